@@ -23,7 +23,7 @@ import jieba.posseg
 
 from .chunking import sentence_spans
 from .script import is_traditional, to_search, to_simplified, to_traditional
-from .terms import PLACE_SUFFIXES, Segmenter, coverage, key_terms, term_weights
+from .terms import Segmenter, coverage, key_terms, looks_like_place, term_weights
 from .types import Answer, Document, Hit
 
 # ---------------------------------------------------------------------------------------------- question
@@ -32,7 +32,7 @@ _KIND_PATTERNS = (
     ("date", re.compile(r"哪天|哪一天|何时|什么时候|什么时间|哪年|哪一年|几月|几号|哪个月|什么日期|发布时间|日期是")),
     ("person", re.compile(r"谁|哪位|什么人|叫什么名字|名字是什么|姓名|作者是")),
     ("number", re.compile(r"多少|几|多大|多高|多长|多远|多重|多久|百分之|比例是|占比")),
-    ("place", re.compile(r"哪里|哪儿|什么地方|在哪|哪个(?:村|镇|乡|县|市|旗|区|省|嘎查|地方|地区|社区)"
+    ("place", re.compile(r"哪里|哪儿|什么地方|在哪(?![次个些一种年天项类家位])|哪个(?:村|镇|乡|县|市|旗|区|省|嘎查|地方|地区|社区)"
                          r"|哪些(?:村|镇|乡|县|市|旗|区|嘎查|地方|地区|社区)")),
     ("what", re.compile(r"什么|哪个|哪些|哪种|哪类|哪项|哪次|哪一|哪家|何种|哪")),
 )
@@ -71,7 +71,6 @@ _METADATA_QUESTIONS = (
 )
 _CLAUSE_BREAKS = "，,。；;！!？?：:\n"
 _PHRASE_STOPS = set("在于对向从把被将与和及是为的了着")
-_PLACE_NAME = re.compile(r"[\u4e00-\u9fff]{2,8}?(?:" + "|".join(PLACE_SUFFIXES) + ")")
 _QUESTION_FILLER = re.compile(r"[？?。！!，,\s]+$|^(?:请问|请告诉我)")
 
 
@@ -102,7 +101,7 @@ def analyse_question(question: str, segmenter: Segmenter) -> Question:
     words = [w for w in segmenter.words(search) if not _KIND_PATTERNS[-1][1].fullmatch(w)]
     terms = key_terms(words)
     names = set(segmenter.names)
-    entities = [w for w in terms if w in names or (len(w) >= 3 and w.endswith(PLACE_SUFFIXES))]
+    entities = [w for w in terms if looks_like_place(w, names)]
     entities += re.findall(r"\d{4}年", search)
     q = Question(question, search, kind, terms, entities, traditional=is_traditional(question))
     if wh:
@@ -155,14 +154,17 @@ def _occurrences(terms: list[str], text: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-def _proximity(start: int, end: int, anchors: list[tuple[int, int, str]], weights: dict[str, float]) -> float:
-    """How close a span stands to the question's words: Σ weight · e^(−gap/6), over each word's nearest
-    occurrence."""
+def _proximity(text: str, start: int, end: int, anchors: list[tuple[int, int, str]],
+               weights: dict[str, float]) -> float:
+    """How close a span stands to the question's words: Σ weight · e^(−gap/6) over each word's nearest
+    occurrence, where a punctuation mark in the gap counts as six characters (a list item or clause
+    away is far)."""
     best: dict[str, float] = {}
     for a_start, a_end, term in anchors:
         if a_start < end and start < a_end:
             continue
-        gap = start - a_end if a_end <= start else a_start - end
+        between = text[a_end:start] if a_end <= start else text[end:a_start]
+        gap = len(between) + 5 * sum(ch in _CLAUSE_BREAKS + "、" for ch in between)
         best[term] = max(best.get(term, 0.0), weights[term] * math.exp(-gap / 6))
     return sum(best.values())
 
@@ -199,7 +201,8 @@ def _person_spans(q: Question, text: str, segmenter: Segmenter) -> Iterator[tupl
         if flag in ("nr", "nrfg", "nrt") and 2 <= len(word) <= 4 and word not in q.search:
             after_title = i > 0 and bool(_TITLES.search(words[i - 1].word))
             before_title = i + 1 < len(words) and bool(_TITLES.match(words[i + 1].word))
-            yield start, position, 1.0 + (1.0 if after_title or before_title else 0.0)
+            if after_title or before_title:
+                yield start, position, 2.0
 
 
 def _place_spans(q: Question, text: str, segmenter: Segmenter) -> Iterator[tuple[int, int, float]]:
@@ -207,7 +210,7 @@ def _place_spans(q: Question, text: str, segmenter: Segmenter) -> Iterator[tuple
     position = 0
     for word in segmenter.words(text):
         start, position = position, position + len(word)
-        if (word in names or len(word) >= 3 and word.endswith(PLACE_SUFFIXES)) and word not in q.search:
+        if looks_like_place(word, names) and word not in q.search:
             yield start, position, 1.0
 
 
@@ -225,13 +228,14 @@ def _what_spans(q: Question, text: str) -> Iterator[tuple[int, int, float]]:
             bonus = 2.0
         yield m.start(), m.end(), bonus
     left = _longest_suffix_in(q.left, text)
+    right_terms = [t for t in q.terms if t in q.right]
     if left:
         for m in re.finditer(re.escape(left), text):
-            end = _clause_end(text, m.end())
-            if focus and (f := text.find(focus, m.end(), end)) >= 0:
-                end = f + len(focus)
+            clause_end = _clause_end(text, m.end())
+            ends = [f + len(t) for t in right_terms if (f := text.find(t, m.end(), clause_end)) >= 0]
+            end = _close_quotes(text, m.end(), max(ends) if ends else clause_end)
             if end - m.end() >= 2:
-                yield m.end(), end, 1.2
+                yield m.end(), end, 2.0 if ends else 1.2
     if focus:
         for m in re.finditer(re.escape(focus), text):
             start = _phrase_start(text, m.start())
@@ -256,7 +260,7 @@ def _focus_noun(q: Question) -> str:
 
 def _longest_suffix_in(context: str, text: str, shortest: int = 2) -> str:
     """The longest ending of ``context`` (the words before 什么) that occurs in ``text``."""
-    context = re.sub(r"[了是的为在]+$", "", context)
+    context = re.sub(r"[了是的]+$", "", context)
     for length in range(min(len(context), 8), shortest - 1, -1):
         piece = context[-length:]
         if piece in text:
@@ -276,6 +280,15 @@ def _clause_end(text: str, start: int, breaks: str = _CLAUSE_BREAKS) -> int:
             break
         i += 1
     return i
+
+
+def _close_quotes(text: str, start: int, end: int) -> int:
+    """Move ``end`` past the closing mark of any quotation opened in ``text[start:end]``."""
+    for opening, closing in (("“", "”"), ("《", "》"), ("「", "」")):
+        piece = text[start:end]
+        if piece.count(opening) > piece.count(closing) and (close := text.find(closing, end)) >= 0:
+            end = close + 1
+    return end
 
 
 def _phrase_start(text: str, end: int) -> int:
@@ -309,6 +322,9 @@ def extract_answer(question: str, hits: list[Hit], engine) -> Answer:
         return Answer(question, False, citations=hits, message="问题中没有可检索的词语，请换一种问法。")
     weights = term_weights(q.terms, engine.bm25.idf)
     content = [t for t in q.terms if t not in q.entities] or q.terms
+    if q.metadata_field:  # 发布/作者 are answered by the header line itself, not by words near it
+        pattern = dict(_METADATA_QUESTIONS)[q.metadata_field]
+        content = [t for t in content if not pattern.search(t)] or content
     best: tuple[float, Scored, Span] | None = None
     best_coverage = 0.0
     for rank, hit in enumerate(hits):
@@ -333,10 +349,14 @@ def extract_answer(question: str, hits: list[Hit], engine) -> Answer:
 
 def _sentences(q: Question, hit: Hit, document: Document, rank: int, content: list[str],
                weights: dict[str, float]) -> Iterator[Scored]:
+    """The hit's sentences, each scored by its coverage of the question's words: the sentence's own,
+    raised toward its paragraph's when the paragraph (a heading, the sentence before) holds more."""
     title = document.search[: len(document.title)]
     for start, end in sentence_spans(document.text, hit.start, hit.end)[:_SENTENCES_PER_HIT]:
-        text = document.search[start:end]
-        yield Scored(document, (start, end), coverage(content, text + title, weights), rank)
+        p_start, p_end = document.paragraphs[document.paragraph_at(start) - 1]
+        own = coverage(content, document.search[start:end] + title, weights)
+        context = coverage(content, document.search[p_start:p_end] + title, weights)
+        yield Scored(document, (start, end), max(own, (own + context) / 2), rank)
 
 
 def _typed_spans(q: Question, scored: Scored, segmenter: Segmenter, weights: dict[str, float]) -> Iterator[Span]:
@@ -358,13 +378,32 @@ def _typed_spans(q: Question, scored: Scored, segmenter: Segmenter, weights: dic
     if q.metadata_field:
         found = _chain(found, _metadata_spans(q, scored))
     total_weight = sum(weights.values()) or 1.0
+    restated = [t for t in q.terms if t not in right_terms_of(q) and t not in q.entities]
+    ordinal = re.search(r"哪([次届期批轮])", q.search)
     for a, b, fit in found:
         a, b = _trim(text, a, b)
         if b <= a:
             continue
-        closeness = _proximity(a, b, anchors, weights) / total_weight
+        if q.kind in ("what", "place"):
+            fit -= 2.0 * _restated_share(text[a:b], restated)
+        if ordinal and re.search(rf"第[\d一二三四五六七八九十]+{ordinal.group(1)}", text[a:b]):
+            fit += 1.0  # 哪次会议 asks for 第三次会议
+        closeness = _proximity(text, a, b, anchors, weights) / total_weight
         brevity = -0.02 * max(0, b - a - 10)
         yield Span(start + a, start + b, fit + 2.0 * closeness + brevity, q.kind)
+
+
+def right_terms_of(q: Question) -> list[str]:
+    return [t for t in q.terms if t in q.right]
+
+
+def _restated_share(span: str, terms: list[str]) -> float:
+    """Share of a span's characters that merely repeat the question's words."""
+    covered = set()
+    for term in terms:
+        for m in re.finditer(re.escape(term), span):
+            covered.update(range(m.start(), m.end()))
+    return len(covered) / max(1, len(span))
 
 
 def _metadata_spans(q: Question, scored: Scored) -> Iterator[tuple[int, int, float]]:

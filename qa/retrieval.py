@@ -50,6 +50,8 @@ class Engine:
     """Retrieval and answering over one stored index. The model loads on first use."""
 
     def __init__(self, stored: StoredIndex, settings: Settings, embedder=None) -> None:
+        if embedder is not None:
+            _check_dimension(stored, settings, embedder)
         self.stored = stored
         self.settings = settings
         self.segmenter = Segmenter(stored.names)
@@ -67,12 +69,9 @@ class Engine:
             if self._embedder is None:
                 from .model import Embedder
 
-                self._embedder = Embedder(self.settings.model, self.settings.model_cache, self.settings.batch_size)
-            if self._embedder.dimension != self.stored.manifest["dimension"]:
-                raise IndexProblem(
-                    f"the index has {self.stored.manifest['dimension']}-dimensional vectors but model "
-                    f"'{self.settings.model}' gives {self._embedder.dimension}: rebuild with `qa build`"
-                )
+                settings = self.settings
+                self._embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+            _check_dimension(self.stored, self.settings, self._embedder)
             return self._embedder
 
     def dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None = None) -> list[int]:
@@ -96,7 +95,7 @@ class Engine:
                  mode: str = "hybrid") -> list[Hit]:
         """The ``k`` best chunks for ``question``; ``sources`` limits the search to those files;
         ``mode`` is ``hybrid`` (default), ``dense`` or ``bm25`` (the baselines)."""
-        k = k or self.settings.top_k
+        k = max(1, int(k or self.settings.top_k))
         query = to_search(clean_question(question, self.settings.max_question_chars))
         if not query.strip() or not self.stored.chunks:
             return []
@@ -146,12 +145,21 @@ class Engine:
     def _allowed(self, sources: list[str] | None) -> np.ndarray | None:
         if sources is None:
             return None
-        wanted = set(sources)
-        return np.array([i for i, chunk in enumerate(self.stored.chunks) if chunk.source in wanted], dtype=np.int64)
+        wanted = {sources} if isinstance(sources, str) else {str(source) for source in sources}  # names only
+        rows = [i for i, chunk in enumerate(self.stored.chunks) if chunk.source in wanted]
+        return np.array(rows, dtype=np.int64)
 
     def _hit(self, i: int, score: float) -> Hit:
         c = self.stored.chunks[i]
         return Hit(c.source, c.title, c.paragraph, c.start, c.end, c.text, round(float(score), 6))
+
+
+def _check_dimension(stored: StoredIndex, settings: Settings, embedder) -> None:
+    if embedder.dimension != stored.manifest["dimension"]:
+        raise IndexProblem(
+            f"the index has {stored.manifest['dimension']}-dimensional vectors but model "
+            f"'{settings.model}' gives {embedder.dimension}: rebuild with `qa build`"
+        )
 
 
 def load(index_dir: str | Path | None = None, settings: Settings | None = None, embedder=None) -> Engine:

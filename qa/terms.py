@@ -22,14 +22,16 @@ jieba.setLogLevel(logging.WARNING)
 
 PLACE_SUFFIXES = ("嘎查", "苏木", "街道", "社区", "园区", "镇", "村", "旗", "区", "县", "市", "乡", "盟", "州", "省")
 _SINGLE_SUFFIX_CHARS = {s for s in PLACE_SUFFIXES if len(s) == 1}
-_NOT_NAME_START = set("的在和与及或全各本该我你他等了是为对把到将从向每此其这那个于以由被让给共新老")
+_NOT_NAME_START = set("的在和与及或全各本该我你他等了是为对把到将从向每此其这那个于以由被让给共")
+_MEASURE_WORDS = set("名个位座项次户家人所条处间件")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _MIN_COUNT = 2
 _RARE_WORD_FREQ = 500  # jieba counts: 伊金霍 3, 宋家 10, 布拉格 309; 示范 981, 部分 27619
 _NAME_FREQ = 200_000  # high enough that jieba keeps a learned name whole
 STOP_TOKENS = frozenset(
     "的 了 在 是 和 与 及 或 等 为 对 把 被 将 从 向 于 以 由 也 都 就 还 又 个 之 其 这 那 有 中 上 下 吗 呢 吧 啊 "
-    "什么 多少 哪些 哪个 哪里 哪天 哪次 哪年 几 谁 何 何时 怎么 怎样 如何 是否 是不是 请问 叫 叫什么".split()
+    "什么 多少 哪些 哪个 哪里 哪天 哪次 哪年 几 谁 何 何时 怎么 怎样 如何 是否 是不是 请问 叫 叫什么 "
+    "这个 那个 这些 那些 该 本 此".split()
 )
 
 
@@ -67,6 +69,15 @@ def learn_place_names(texts: list[str], min_count: int = _MIN_COUNT) -> list[str
         and counts[name[1:]] <= count
     ]
     return sorted(names, key=lambda name: (-len(name), name))
+
+
+def looks_like_place(word: str, names: set[str]) -> bool:
+    """A learned name, or a word of the shape of one: a stem of two or more characters, not opening
+    with a function or measure word, and a place suffix (包头市, 新城区; not 名嘎查)."""
+    if word in names:
+        return True
+    return (len(word) >= 3 and word.endswith(PLACE_SUFFIXES) and len(_stem(word)) >= 2
+            and word[0] not in _NOT_NAME_START | _MEASURE_WORDS)
 
 
 def _stem(name: str) -> str:
