@@ -19,11 +19,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import jieba.posseg
-
 from .chunking import sentence_spans
 from .script import is_traditional, to_search, to_simplified, to_traditional
-from .terms import Segmenter, coverage, key_terms, looks_like_place, term_weights
+from .terms import PLACE_SUFFIXES, Segmenter, coverage, key_terms, looks_like_place, term_weights
 from .types import Answer, Document, Hit
 
 # ---------------------------------------------------------------------------------------------- question
@@ -39,20 +37,20 @@ _KIND_PATTERNS = (
 _UNITS = (
     "个百分点 平方公里 平方米 万人次 人次 万亩 万吨 万元 亿元 千元 万千瓦 千瓦 公里 千米 公顷 公斤 千克 学时 小时 "
     "余人 元 亩 吨 米 人 名 位 户 家 个 项 次 轮 座 间 所 条 处 场 期 批 件 起 辆 台 套 头 只 株 棵 份 张 本 篇 "
-    "届 年 月 天 日 倍 % 斤 万 亿"
+    "届 年 月 天 日 倍 % 斤 星级 万 亿"
 ).split()
 _UNIT_CLASSES = {
     "money": ("元",),
     "area": ("亩", "公顷", "平方公里", "平方米"),
     "length": ("公里", "千米", "米"),
     "weight": ("吨", "公斤", "千克", "斤"),
-    "people": ("人", "名", "位"),
+    "people": ("人", "名", "位", "人次"),
 }
 _NOUN_UNIT_CLASS = (
     (re.compile(r"资金|收入|投资|预算|金额|经费|产值|资产|钱|收益|税|补贴|奖补|分红"), "money"),
     (re.compile(r"面积|土地|耕地|草原|林地"), "area"),
     (re.compile(r"产量"), "weight"),
-    (re.compile(r"人口|人数|就业|党员|干部"), "people"),
+    (re.compile(r"人口|人数|就业|党员|干部|游客|客流|人次"), "people"),
 )
 _NUMBER = re.compile(
     r"(?:\d+(?:[.,]\d+)*|\*+|[零一二两三四五六七八九十百千]+)(?:余|多)?(?:[万亿千百]+)?(?:余|多)?"
@@ -63,14 +61,16 @@ _DATE = re.compile(
 )
 _QUOTED = re.compile(r"“[^“”]{1,30}”|《[^《》]{1,40}》|「[^「」]{1,30}」|‘[^‘’]{1,30}’|\"[^\"]{1,30}\"")
 _TITLES = re.compile(r"书记|镇长|乡长|县长|市长|区长|旗长|主任|主席|局长|部长|厅长|省长|委员|组长|所长|站长|队长|校长|院长")
-_METADATA_QUESTIONS = (
-    ("date", re.compile(r"发布|发表|刊登|报道|时间|日期")),
-    ("author", re.compile(r"作者|谁写|撰稿|撰写|记者")),
-    ("source", re.compile(r"来源|出自|哪个网站|哪家媒体|刊发")),
-    ("speaker", re.compile(r"报告人|谁作|谁做|谁代表|谁讲|讲话人")),
+_METADATA_QUESTIONS = (  # (field, question kind, words that ask for it)
+    ("author", "person", re.compile(r"作者|谁写|撰稿|撰写|记者|写的")),
+    ("speaker", "person", re.compile(r"报告人|讲话人|谁作|谁做|谁代表|谁讲|[作做].{0,12}报告")),
+    ("source", "what", re.compile(r"来源|出自|哪个网站|哪家媒体")),
+    ("date", "date", re.compile(r"发布|发表|刊登|刊发|时间|日期")),
 )
+_DOCUMENT_WORDS = re.compile(r"文章|报道|稿件|本文|这篇|那篇|一文|新闻|介绍|讲述|关于|发布|发表|刊登|刊发|作者|来源|报告")
 _CLAUSE_BREAKS = "，,。；;！!？?：:\n"
 _PHRASE_STOPS = set("在于对向从把被将与和及是为的了着")
+_NAME_STOPS = set("我本全各该每到至赴由经")
 _QUESTION_FILLER = re.compile(r"[？?。！!，,\s]+$|^(?:请问|请告诉我)")
 
 
@@ -108,8 +108,8 @@ def analyse_question(question: str, segmenter: Segmenter) -> Question:
         q.left, q.right = search[: wh.start()], search[wh.end():]
     if kind == "number":
         q.unit, q.unit_class = _expected_unit(q.right, search)
-    for name, pattern in _METADATA_QUESTIONS:
-        if kind in ("date", "person", "what", "place") and pattern.search(search):
+    for name, asked_kind, pattern in _METADATA_QUESTIONS:
+        if kind == asked_kind and pattern.search(search):
             q.metadata_field = name
             break
     return q
@@ -178,12 +178,13 @@ def _number_spans(q: Question, text: str) -> Iterator[tuple[int, int, float]]:
         if span in q.search or re.fullmatch(r"\d{4}年", span) and q.unit != "年":
             continue
         if q.unit:
-            fit = 2.0 if unit == q.unit or unit.endswith(q.unit) else (-1.0 if unit else -0.5)
+            fits = span.endswith(q.unit)
         elif q.unit_class:
-            fit = 1.5 if any(unit.endswith(u) for u in _UNIT_CLASSES[q.unit_class]) else -0.5
+            fits = span.endswith(_UNIT_CLASSES[q.unit_class])
         else:
-            fit = 0.5 if unit else 0.0
-        yield m.start(), m.end(), fit
+            fits = bool(unit)
+        if fits:  # a number in another unit does not answer 多少亩 or 多少资金
+            yield m.start(), m.end(), 2.0
 
 
 def _date_spans(q: Question, text: str) -> Iterator[tuple[int, int, float]]:
@@ -194,24 +195,32 @@ def _date_spans(q: Question, text: str) -> Iterator[tuple[int, int, float]]:
 
 def _person_spans(q: Question, text: str, segmenter: Segmenter) -> Iterator[tuple[int, int, float]]:
     position = 0
-    words = list(jieba.posseg.POSTokenizer(segmenter._jieba).cut(text))
-    for i, pair in enumerate(words):
-        word, flag = pair.word, pair.flag
+    words = segmenter.tagged(text)
+    for i, (word, flag) in enumerate(words):
         start, position = position, position + len(word)
         if flag in ("nr", "nrfg", "nrt") and 2 <= len(word) <= 4 and word not in q.search:
-            after_title = i > 0 and bool(_TITLES.search(words[i - 1].word))
-            before_title = i + 1 < len(words) and bool(_TITLES.match(words[i + 1].word))
+            after_title = i > 0 and bool(_TITLES.search(words[i - 1][0]))
+            before_title = i + 1 < len(words) and bool(_TITLES.match(words[i + 1][0]))
             if after_title or before_title:
                 yield start, position, 2.0
 
 
 def _place_spans(q: Question, text: str, segmenter: Segmenter) -> Iterator[tuple[int, int, float]]:
-    names = set(segmenter.names)
-    position = 0
-    for word in segmenter.words(text):
-        start, position = position, position + len(word)
-        if looks_like_place(word, names) and word not in q.search:
-            yield start, position, 1.0
+    """Place names: learned names, and 2–6 characters before a place suffix, stopping at function
+    words (在恼包村举办 → 恼包村). A name with the suffix asked for (哪个村 → …村) fits best."""
+    asked = re.search(r"哪(?:个|些)?(" + "|".join(PLACE_SUFFIXES) + ")", q.search)
+    for m in re.finditer("|".join(PLACE_SUFFIXES), text):
+        start = m.start()
+        while start > m.start() - 6 and start > 0 and _is_han(text[start - 1]) and (
+                text[start - 1] not in _PHRASE_STOPS | _NAME_STOPS):
+            start -= 1
+        name = text[start:m.end()]
+        if m.start() - start >= 2 and name not in q.search and looks_like_place(name, set(segmenter.names)):
+            yield start, m.end(), 2.0 if asked and name.endswith(asked.group(1)) else 1.0
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
 
 
 def _what_spans(q: Question, text: str) -> Iterator[tuple[int, int, float]]:
@@ -308,6 +317,7 @@ def _shares_char(a: str, b: str) -> bool:
 MIN_COVERAGE = 0.5  # measured on the development set: see docs/architecture.md
 MIN_OTHER_COVERAGE = 0.7
 _SENTENCES_PER_HIT = 12
+_HEADER_PARAGRAPHS = 6
 
 
 def extract_answer(question: str, hits: list[Hit], engine) -> Answer:
@@ -323,8 +333,7 @@ def extract_answer(question: str, hits: list[Hit], engine) -> Answer:
     weights = term_weights(q.terms, engine.bm25.idf)
     content = [t for t in q.terms if t not in q.entities] or q.terms
     if q.metadata_field:  # 发布/作者 are answered by the header line itself, not by words near it
-        pattern = dict(_METADATA_QUESTIONS)[q.metadata_field]
-        content = [t for t in content if not pattern.search(t)] or content
+        content = [t for t in content if not _DOCUMENT_WORDS.search(t)]
     best: tuple[float, Scored, Span] | None = None
     best_coverage = 0.0
     for rank, hit in enumerate(hits):
@@ -351,8 +360,12 @@ def _sentences(q: Question, hit: Hit, document: Document, rank: int, content: li
                weights: dict[str, float]) -> Iterator[Scored]:
     """The hit's sentences, each scored by its coverage of the question's words: the sentence's own,
     raised toward its paragraph's when the paragraph (a heading, the sentence before) holds more."""
-    title = document.search[: len(document.title)]
-    for start, end in sentence_spans(document.text, hit.start, hit.end)[:_SENTENCES_PER_HIT]:
+    title = to_search(document.title)
+    spans = sentence_spans(document.text, hit.start, hit.end)[:_SENTENCES_PER_HIT]
+    if q.metadata_field and hit.start > 0:  # the document's own header line answers 何时发布/作者
+        header_end = document.paragraphs[min(len(document.paragraphs), _HEADER_PARAGRAPHS) - 1][1]
+        spans = sentence_spans(document.text, 0, header_end) + spans
+    for start, end in spans:
         p_start, p_end = document.paragraphs[document.paragraph_at(start) - 1]
         own = coverage(content, document.search[start:end] + title, weights)
         context = coverage(content, document.search[p_start:p_end] + title, weights)
@@ -379,12 +392,15 @@ def _typed_spans(q: Question, scored: Scored, segmenter: Segmenter, weights: dic
         found = _chain(found, _metadata_spans(q, scored))
     total_weight = sum(weights.values()) or 1.0
     restated = [t for t in q.terms if t not in right_terms_of(q) and t not in q.entities]
+    echo = [t for t in q.terms if len(t) > 1]
     ordinal = re.search(r"哪([次届期批轮])", q.search)
     for a, b, fit in found:
         a, b = _trim(text, a, b)
         if b <= a:
             continue
         if q.kind in ("what", "place"):
+            if _restated_share(text[a:b], echo) >= 0.9:
+                continue  # only the question's own words
             fit -= 2.0 * _restated_share(text[a:b], restated)
         if ordinal and re.search(rf"第[\d一二三四五六七八九十]+{ordinal.group(1)}", text[a:b]):
             fit += 1.0  # 哪次会议 asks for 第三次会议

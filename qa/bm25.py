@@ -4,7 +4,7 @@ score(D, Q) = Σ_{t ∈ Q} IDF(t) · tf(t, D) · (k1 + 1) / (tf(t, D) + k1 · (1
 IDF(t) = ln(1 + (N − n(t) + 0.5) / (n(t) + 0.5))          (Robertson & Zaragoza 2009; Lucene's variant)
 
 >>> index = BM25.from_tokens([["乡村", "振兴"], ["党建", "引领"], ["乡村", "旅游"]])
->>> [round(s, 3) for s in index.scores(["乡村", "振兴"])]
+>>> [round(float(s), 3) for s in index.scores(["乡村", "振兴"])]
 [1.451, 0.0, 0.47]
 """
 

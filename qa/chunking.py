@@ -8,8 +8,13 @@ source is simply ignored.
 
 >>> from qa.cleaning import clean_text
 >>> doc = clean_text("a.txt", "标题\\n第一句。第二句“引号。里面”还在。")
->>> [c.text for c in chunk_document(doc, min_chars=5, max_chars=12)]
+>>> [c.text for c in chunk_document(doc, min_chars=5, max_chars=13)]
 ['标题\\n第一句。', '第二句“引号。里面”还在。']
+
+A sentence longer than ``max_chars`` is cut at its last clause mark (，、：) in reach, else hard at
+``max_chars``; chunks may be shorter than ``min_chars`` (the end of a paragraph, a heading before a
+long sentence, a short document) but never longer than ``max_chars``, and never begin or end with
+white space.
 """
 
 from __future__ import annotations
@@ -73,10 +78,22 @@ def chunk_document(document: Document, min_chars: int = 150, max_chars: int = 30
                   for piece in _split_long(document.text, a, b, max_chars)]
         first_paragraph = pending[0]
         for a, b in _pack(pieces, max_chars):
+            a, b = _trim(document.text, a, b)
+            if a == b:
+                continue
             paragraph = document.paragraph_at(a) if a > run_start else first_paragraph
             chunks.append(Chunk(document.source, document.title, paragraph, a, b, document.text[a:b]))
         pending = None
     return chunks
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """``(start, end)`` without the white space (a paragraph's line break) at either edge."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 def _pack(pieces: list[tuple[int, int]], max_chars: int) -> Iterator[tuple[int, int]]:

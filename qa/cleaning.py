@@ -27,7 +27,7 @@ _SYLLABLE = (
     r"(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|üan|ai|ei|ao|ou|an|en|in|un|ün|ia|ie|iu|ua|uo|ui|üe|ue"
     r"|er|a|o|e|i|u|ü|v|ng|n|m)"
 )
-_PINYIN_AFTER_HAN = re.compile(rf"(?<=[{_HAN}])\(([a-zü{_TONED}]{{1,7}})\)")
+_PINYIN_AFTER_HAN = re.compile(rf"(?<=[{_HAN}])[(（]([a-zü{_TONED}]{{1,7}})[)）]")
 _PLAIN_SYLLABLE = re.compile(rf"{_SYLLABLE}")
 
 _BLOCK_TAGS = {
@@ -43,19 +43,36 @@ _URL = r"(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|
 _URL_RE = re.compile(_URL, re.I)
 _WATERMARK = re.compile(rf"[{_HAN}A-Za-z0-9]{{1,12}}[ \t\u3000]*{_URL}", re.I)
 _SENTENCE_END = "。！？!?；;…"
+# "name + address" after the end of a line's last sentence: spam even when it occurs only once.
+_TRAILING_WATERMARK = re.compile(
+    rf"(?:(?<=[{_SENTENCE_END}])|(?<=[{_SENTENCE_END}][”’」』）)]))"
+    rf"[ \t\u3000]*[{_HAN}A-Za-z0-9]{{1,12}}[ \t\u3000]*{_URL}[ \t\u3000]*$",
+    re.I,
+)
 
+# Page widgets: chrome only as the whole line ("打印", "【打印】【关闭】", "微信公众号") or as a label
+# before a colon ("字号:大 中 小", "上一篇:…"), so a heading such as "关闭污染企业12家" is kept.
+_WIDGETS = (
+    r"字号|字体|保存|打印|关闭|分享|分享到|收藏|返回|返回顶部|纠错|扫一扫|微信|微博|微信公众号|官方微博|网站地图"
+    r"|联系我们|关于我们|免责声明|上一篇|下一篇|相关链接|相关阅读|相关新闻|延伸阅读|推荐阅读|政策解读|打印本页"
+    r"|关闭窗口|打印此页|首页|朋友圈|QQ空间|新浪微博|手机版"
+)
+_WIDGET_LINE = re.compile(rf"(?:[\s【\[（(]*(?:{_WIDGETS}|大\s*中\s*小)[\s】\]）)|｜/·:：]*)+", re.I)
 _CHROME_LINE = re.compile(
-    r"欢迎您|欢迎访问|当前位置|您的位置|您现在的位置|^首页\s*[>＞»]|[>＞»]\s*\S+\s*[>＞»]"
-    r"|^(?:字号|保存|打印|关闭|分享|收藏|返回|纠错|扫一扫|微信|微博|微信公众号|官方微博|网站地图|联系我们|关于我们"
-    r"|免责声明|上一篇|下一篇|相关链接|相关阅读|相关新闻|延伸阅读|推荐阅读|政策解读|打印本页|关闭窗口)"
+    r"欢迎您|欢迎访问|当前位置|您的位置|您现在的位置|^首页\s*[>＞»]|[>＞»]\s*\S+\s*[>＞»]|^扫一扫"
+    rf"|^(?:{_WIDGETS})\s*[:：]"
     r"|ICP|公网安备|网站标识码|备案号|版权所有|Copyright|©"
     r"|^(?:主办|承办|协办|主管|技术支持|联系电话|电话|传真|邮箱|E-?mail|地址|邮编|网站违法和不良信息举报电话)\s*[:：]",
     re.I,
 )
-_EDITOR = re.compile(r"^[【\[]?\s*(?:责任编辑|责编|编辑|审核|校对|审校)\s*[:：]\s*(?P<name>[^】\]]*)[】\]]?$")
+_EDITOR = re.compile(
+    r"^[【\[（(]?\s*(?:责任编辑|责编|编辑|审核|校对|审校)\s*[:：]\s*(?P<name>[^】\]）)]*)[】\]）)]?$"
+)
+# A value ends where the next field starts, or another label does ("浏览次数：", "字号：", never "16:44").
 _META_FIELD = re.compile(
     r"(?P<key>来源|发布时间|发布日期|时间|日期|作者|撰稿|记者|通讯员|发布者|发布机构)\s*[:：]\s*"
-    r"(?P<value>.+?)(?=\s*(?:来源|发布时间|发布日期|时间|日期|作者|撰稿|记者|通讯员|发布者|发布机构)\s*[:：]|$)"
+    r"(?P<value>.+?)(?=\s*(?:来源|发布时间|发布日期|时间|日期|作者|撰稿|记者|通讯员|发布者|发布机构)\s*[:：]"
+    r"|\s+[^\s:：\d]{1,6}[:：]|$)"
 )
 _META_KEYS = {"来源": "source", "发布机构": "source", "发布时间": "date", "发布日期": "date", "时间": "date",
               "日期": "date", "作者": "author", "撰稿": "author", "记者": "author", "通讯员": "author",
@@ -136,17 +153,22 @@ def remove_pinyin(text: str) -> str:
 
 
 def remove_watermarks(lines: list[str]) -> list[str]:
-    """Remove "name + web address" fragments that recur (watermark spam), wherever they stand."""
+    """Remove "name + web address" fragments (watermark spam) that recur, wherever they stand, or that
+    follow a line's last sentence. A line that is only such a fragment is left to ``is_chrome``."""
     counts = Counter(m.group(0).strip() for line in lines for m in _WATERMARK.finditer(line))
     repeated = [fragment for fragment, n in counts.items() if n >= 2]
-    if not repeated:
-        return lines
-    pattern = re.compile("|".join(re.escape(fragment) for fragment in sorted(repeated, key=len, reverse=True)))
-    return [pattern.sub("", line) for line in lines]
+    if repeated:
+        longest_first = sorted(repeated, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(fragment) for fragment in longest_first))
+        lines = [pattern.sub("", line) for line in lines]
+    return [_TRAILING_WATERMARK.sub("", line) for line in lines]
 
 
 def is_keyword_junk(line: str) -> bool:
-    """A list of short items separated by bars: SEO keyword lists, tag clouds."""
+    """A list of short items separated by bars: SEO keyword lists, tag clouds. A line that starts with
+    a bar is a table row (Markdown), not junk."""
+    if line.startswith(("|", "｜")):
+        return False
     items = [item.strip() for item in re.split(r"[|｜]", line)]
     items = [item for item in items if item]
     return len(items) >= 6 and sum(len(item) for item in items) / len(items) <= 8
@@ -157,7 +179,7 @@ def is_chrome(line: str) -> bool:
     if len(line) > _MAX_CHROME_CHARS or line.endswith(tuple(_SENTENCE_END)) and len(line) > 25:
         return False
     simplified = to_simplified(line)
-    if _CHROME_LINE.search(simplified):
+    if _WIDGET_LINE.fullmatch(simplified) or _CHROME_LINE.search(simplified):
         return True
     if _URL_RE.search(line) and not any(ch in line for ch in "。，,"):
         return True
@@ -174,9 +196,12 @@ def drop_repeated_short_lines(lines: list[str]) -> list[str]:
 
 
 def header_metadata(lines: list[str]) -> dict[str, str]:
-    """Date, source, author and speaker from the first lines of a document."""
+    """Date, source, author and speaker from the first lines of a document (header lines, not the
+    sentences of the text: "资金来源：…。" is no source)."""
     metadata: dict[str, str] = {}
     for line in lines[:_HEADER_LINES]:
+        if len(line) > 25 and line.endswith(tuple(_SENTENCE_END)):
+            continue
         simplified = to_simplified(line)
         for match in _META_FIELD.finditer(simplified):
             key = _META_KEYS[match.group("key")]

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .model import ModelUnavailable
 from .settings import Settings
 from .store import EmptyCorpus, IndexProblem
 
@@ -57,7 +58,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if result.found:
         print(f"答案: {result.text}")
         print(f"原句: {result.sentence}")
-        print(f"出处: {result.source} · 第{result.paragraph}段 · {result.title} [{result.start}:{result.end}]")
+        where = f"{result.source} · 第{result.paragraph}段 · {result.title}"
+        print(f"出处: {where} [{result.start}:{result.end}]")
     else:
         print(result.message or "文档中没有找到答案。")
         for rank, hit in enumerate(result.citations, start=1):
@@ -72,13 +74,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="qa", description="Offline question answering over Chinese documents.")
+    root = argparse.ArgumentParser(prog="qa",
+                                   description="Offline question answering over Chinese documents.")
     sub = root.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--index", help="index folder (default: the project's embeddings/)")
-        command.add_argument("--model", help="sentence-transformers model name or path (default: %(default)s)",
+        command.add_argument("--model",
+                             help="sentence-transformers model name or path (default: %(default)s)",
                              default=None)
         command.set_defaults(handler=handler)
         return command
@@ -86,18 +90,21 @@ def parser() -> argparse.ArgumentParser:
     build = add("build", "Build or update the index of a corpus folder (offline).", cmd_build)
     build.add_argument("--corpus", help="folder of .txt/.md/.html files (default: the project's seeds/)")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
-    for name, help_text, handler in (("search", "Show the passages that best match a question.", cmd_search),
-                                     ("ask", "Answer a question with the exact words of the source.", cmd_ask)):
+    for name, help_text, handler in (
+            ("search", "Show the passages that best match a question.", cmd_search),
+            ("ask", "Answer a question with the exact words of the source.", cmd_ask)):
         command = add(name, help_text, handler)
         command.add_argument("question")
         command.add_argument("-k", type=int, default=5, help="passages to consider (default: 5)")
-    evaluate = add("eval", "Measure retrieval and answers on a question file or a SQuAD-format file.", cmd_eval)
+    evaluate = add("eval", "Measure retrieval and answers on a question file or a SQuAD-format file.",
+                   cmd_eval)
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--questions", help="JSON lines: question, source, answers, evidence")
     source.add_argument("--squad", help="SQuAD-format JSON (e.g. CMRC 2018)")
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
     evaluate.add_argument("--json", dest="json_out", help="write every figure to this file")
-    evaluate.add_argument("--no-baselines", action="store_true", help="skip the BM25-only and dense-only runs")
+    evaluate.add_argument("--no-baselines", action="store_true",
+                          help="skip the BM25-only and dense-only runs")
     return root
 
 
@@ -105,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (IndexProblem, EmptyCorpus) as problem:
+    except (IndexProblem, EmptyCorpus, ModelUnavailable) as problem:
         print(f"qa: {problem}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a folder that cannot be written, a full disk: the previous index is unchanged
+        print(f"qa: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("qa: interrupted; the previous index is unchanged", file=sys.stderr)

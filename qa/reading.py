@@ -10,13 +10,16 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
-from collections.abc import Iterator
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
 MAX_REPLACED_FRACTION = 0.01  # more invalid bytes than this means the file is not text
 MIN_COMMON_SHARE = 0.1  # real Chinese prose has ~40 % of its characters in _COMMON; garbage has ~1 %
+SHARE_SAMPLE_CHARS = 100_000  # the share is measured on this many characters: enough, and bounded
+MAX_FILE_CHARS = 200_000  # default cap on the characters indexed per file (Settings.max_file_chars)
+_BYTES_PER_CHAR = 4  # at most, in every supported encoding: a cap of N characters reads 4 N + 4 bytes
 _BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"\x7fELF")
 # The commonest Chinese characters in both scripts: text decoded with the wrong codec has few of them.
 _COMMON = set(
@@ -54,54 +57,110 @@ def discover(corpus_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
                 continue
             path = Path(root) / name
             relative = path.relative_to(corpus_dir).as_posix()
-            if path.is_symlink() and not path.resolve().is_relative_to(corpus_dir.resolve()):
-                skipped.append((relative, "link to a file outside the corpus folder"))
-            elif path.suffix.lower() in SUPPORTED_SUFFIXES:
-                found.append(path)
+            reason = _not_indexable(path, relative, corpus_dir)
+            if reason:
+                skipped.append((_printable(relative), reason))
             else:
-                skipped.append((relative, f"unsupported file type '{path.suffix or name}'"))
+                found.append(path)
     return found, skipped
+
+
+def _not_indexable(path: Path, relative: str, corpus_dir: Path) -> str | None:
+    """Why ``path`` is left out of the index, or None. Only regular files are opened: reading a named
+    pipe would block the build for ever, and a device could be endless."""
+    if _printable(relative) != relative:
+        return "the file name is not valid UTF-8 (rename the file)"
+    if path.is_symlink() and not path.resolve().is_relative_to(corpus_dir.resolve()):
+        return "link to a file outside the corpus folder"
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return f"unsupported file type '{path.suffix or path.name}'"
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None
+
+
+def _printable(name: str) -> str:
+    """A file name as valid text: bytes that are not UTF-8 (kept by the OS as surrogates) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_source(path: Path, corpus_dir: Path) -> SourceFile:
-    """Read and decode one file; raises ``UnreadableFile`` with the reason."""
+def hash_file(path: Path) -> str:
+    """The sha256 of a file, read in blocks (a file of any size costs no memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_source(path: Path, corpus_dir: Path, max_chars: int | None = None) -> SourceFile:
+    """Read and decode one file; raises ``UnreadableFile`` with the reason.
+
+    With ``max_chars``, at most that many characters are kept (cut at a line break when one is near),
+    with a warning, and only the bytes that can hold them are read and decoded; the hash is always
+    of the whole file.
+    """
     relative = path.relative_to(corpus_dir).as_posix()
+    limit = None if max_chars is None else _BYTES_PER_CHAR * max_chars + _BYTES_PER_CHAR
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read() if limit is None else handle.read(limit)
+            digest = hashlib.sha256(data)
+            size = len(data)
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
     except OSError as error:
         raise UnreadableFile(f"cannot be read ({error.strerror or error})") from error
-    text, encoding, warnings = decode(data)
-    return SourceFile(relative, path, file_hash(data), text, encoding, warnings)
+    text, encoding, warnings = decode(data, complete=size == len(data))
+    if max_chars is not None and (len(text) > max_chars or size > len(data)):
+        cut = text.rfind("\n", 0, max_chars + 1)
+        text = text[: cut if cut > 0.9 * max_chars else max_chars]
+        warnings.append(f"{size / 1e6:.1f} MB: only the first {len(text):,} characters are indexed "
+                        f"(limit max_file_chars = {max_chars:,})")
+    return SourceFile(relative, path, digest.hexdigest(), text, encoding, warnings)
 
 
-def decode(data: bytes) -> tuple[str, str, list[str]]:
+def _decode_bytes(data: bytes, codec: str, errors: str, complete: bool) -> str:
+    """``data.decode``; when ``data`` is only the start of a file, an incomplete last character is dropped."""
+    if complete:
+        return data.decode(codec, errors=errors)
+    return codecs.getincrementaldecoder(codec)(errors).decode(data, final=False)
+
+
+def decode(data: bytes, complete: bool = True) -> tuple[str, str, list[str]]:
     """Decode bytes of unknown encoding: ``(text, encoding, warnings)``.
 
     Byte-order marks decide first; then UTF-16 without a mark (NUL bytes on alternate positions);
     then strict UTF-8; then strict GB18030, Big5 (and UTF-16 for even lengths), the best by share
     of common Chinese characters;
     last, the decoder with the fewest invalid bytes, replaced, if they are under 1 %.
+    ``complete=False`` says ``data`` is the start of a longer file (it may end inside a character).
     """
     if not data.strip():
         raise UnreadableFile("empty file")
     for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
                        (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
-            return data.decode(codec, errors="replace"), codec, []
+            return _decode_bytes(data, codec, "replace", complete), codec, []
     unmarked_utf16 = _unmarked_utf16(data)
     if unmarked_utf16:
-        return data.decode(unmarked_utf16, errors="replace"), unmarked_utf16, []
+        return _decode_bytes(data, unmarked_utf16, "replace", complete), unmarked_utf16, []
     if data.startswith(_BINARY_MAGIC):
         raise UnreadableFile("binary data, not text")
     strict = []
-    utf16 = ("utf-16-le", "utf-16-be") if len(data) % 2 == 0 else ()
+    utf16 = ("utf-16-le", "utf-16-be") if len(data) % 2 == 0 or not complete else ()
     for codec in ("utf-8", "gb18030", "big5", *utf16):
         try:
-            strict.append((codec, data.decode(codec)))
+            strict.append((codec, _decode_bytes(data, codec, "strict", complete)))
         except UnicodeDecodeError:
             continue
     if b"\x00" in data[:4096]:
@@ -110,11 +169,12 @@ def decode(data: bytes) -> tuple[str, str, list[str]]:
             raise UnreadableFile("binary data, not text")
     if strict and strict[0][0] == "utf-8":
         return strict[0][1], "utf-8", []
-    plausible = [pair for pair in strict if _common_share(pair[1]) >= MIN_COMMON_SHARE]
+    shares = {codec: _common_share(text[:SHARE_SAMPLE_CHARS]) for codec, text in strict}
+    plausible = [pair for pair in strict if shares[pair[0]] >= MIN_COMMON_SHARE]
     if plausible:
-        codec, text = max(plausible, key=lambda pair: _common_share(pair[1]))
+        codec, text = max(plausible, key=lambda pair: shares[pair[0]])
         return text, codec, []
-    return _decode_with_replacement(data)
+    return _decode_with_replacement(data, complete)
 
 
 def _unmarked_utf16(data: bytes) -> str | None:
@@ -137,10 +197,10 @@ def _common_share(text: str) -> float:
     return sum(ch in _COMMON for ch in han) / len(han)
 
 
-def _decode_with_replacement(data: bytes) -> tuple[str, str, list[str]]:
+def _decode_with_replacement(data: bytes, complete: bool = True) -> tuple[str, str, list[str]]:
     best = None
     for codec in ("utf-8", "gb18030", "big5"):
-        text = data.decode(codec, errors="replace")
+        text = _decode_bytes(data, codec, "replace", complete)
         replaced = text.count("\ufffd")
         if best is None or replaced < best[2]:
             best = (text, codec, replaced)

@@ -3,8 +3,10 @@ then the fused top is re-ranked by how much of the question's key words each pas
 
 RRF(d) = Σ_r 1 / (k + rank_r(d)), k = 60, over each ranking's top ``candidates``
 (Cormack, Clarke & Büttcher 2009).
-score(d) = coverage(d) + RERANK_RRF_WEIGHT · RRF(d) / max RRF, where coverage (``qa.terms.coverage``)
-is the mean of the passage's and its best sentence's share of the question's IDF-weighted key words.
+score(d) = coverage(d) + PHRASE_WEIGHT · phrase(d) + RERANK_RRF_WEIGHT · RRF(d) / max RRF, where
+coverage (``qa.terms.coverage``) is the mean of the passage's and its best sentence's share of the
+question's IDF-weighted key words, and phrase the share of the question's adjacent word pairs that
+stand side by side in the passage.
 
 >>> engine = load("embeddings")                                  # doctest: +SKIP
 >>> engine.retrieve("伊金霍洛镇2022年全年总收入是多少？", k=1)[0].source   # doctest: +SKIP
@@ -25,11 +27,13 @@ from .chunking import sentence_spans
 from .script import to_search
 from .settings import Settings
 from .store import IndexProblem, StoredIndex, load_index
-from .terms import Segmenter, coverage, key_terms, term_weights
+from .terms import Segmenter, adjacent_pairs, coverage, key_terms, phrase_coverage, term_weights
 from .types import Answer, Hit
 
 RERANK_RRF_WEIGHT = 0.2  # coverage decides; fusion breaks near-ties (measured: docs/architecture.md)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+PHRASE_WEIGHT = 0.3
+# control and invisible characters, and lone surrogates (valid in JSON, but no tokenizer can encode them)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ud800-\udfff]")
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -78,7 +82,8 @@ class Engine:
         """Chunk ids by cosine similarity to the question (search form)."""
         vector = self.embedder.encode_query(query).reshape(1, -1).astype(np.float32)
         params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)) if allowed is not None else None
-        _, ids = self.stored.faiss_index.search(vector, min(depth, self.stored.faiss_index.ntotal), params=params)
+        index = self.stored.faiss_index
+        _, ids = index.search(vector, min(depth, index.ntotal), params=params)
         return [int(i) for i in ids[0] if i >= 0]
 
     def bm25_ranking(self, query: str, depth: int, allowed: np.ndarray | None = None) -> list[int]:
@@ -118,14 +123,21 @@ class Engine:
             return fused
         terms = key_terms(self.segmenter.words(query))
         weights = term_weights(terms, self.bm25.idf)
+        pairs = adjacent_pairs(terms, query)
         top = fused[0][1]
-        scored = [(i, self._coverage(i, terms, weights) + RERANK_RRF_WEIGHT * score / top) for i, score in fused]
+        scored = [(i, self._coverage(i, terms, weights)
+                   + PHRASE_WEIGHT * phrase_coverage(pairs, self._search_text(i))
+                   + RERANK_RRF_WEIGHT * score / top) for i, score in fused]
         return sorted(scored, key=lambda item: -item[1])
+
+    def _search_text(self, i: int) -> str:
+        chunk = self.stored.chunks[i]
+        return self.documents[chunk.source].search[chunk.start:chunk.end]
 
     def _coverage(self, i: int, terms: list[str], weights: dict[str, float]) -> float:
         chunk = self.stored.chunks[i]
         document = self.documents[chunk.source]
-        title = document.search[: len(document.title)]
+        title = to_search(document.title)
         passage = coverage(terms, document.search[chunk.start:chunk.end] + title, weights)
         sentence = max((coverage(terms, document.search[a:b] + title, weights)
                         for a, b in sentence_spans(document.text, chunk.start, chunk.end)), default=0.0)
@@ -158,7 +170,8 @@ def _check_dimension(stored: StoredIndex, settings: Settings, embedder) -> None:
     if embedder.dimension != stored.manifest["dimension"]:
         raise IndexProblem(
             f"the index has {stored.manifest['dimension']}-dimensional vectors but model "
-            f"'{settings.model}' gives {embedder.dimension}: rebuild with `qa build`"
+            f"'{settings.model}' gives {embedder.dimension}: delete the index folder and rebuild it with "
+            "`qa build`"
         )
 
 

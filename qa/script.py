@@ -4,7 +4,7 @@ The search form maps traditional to simplified script (OpenCC ``t2s``) and full-
 half-width, keeping the length unchanged so offsets carry over between the two texts.
 
 >>> to_search("鄉村振興ＡＢＣ")
-'乡村振兴ABC'
+'乡村振兴abc'
 >>> is_traditional("宋家鎮引進人才"), is_traditional("宋家镇引进人才")
 (True, False)
 """

@@ -3,6 +3,7 @@
 Layout of an index folder::
 
     manifest.json               model, dimension, settings, per-file hashes, checksums of the files below
+                                and of its own content
     documents.<hash>.jsonl      cleaned documents (text, search form, paragraphs, metadata)
     chunks.<hash>.jsonl         chunks with their BM25 tokens, in FAISS row order
     index.<hash>.faiss          FAISS inner-product index over unit vectors (flat or HNSW)
@@ -18,9 +19,11 @@ import fcntl
 import hashlib
 import json
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +32,7 @@ import numpy as np
 
 from .chunking import chunk_document
 from .cleaning import clean_text
-from .reading import UnreadableFile, discover, file_hash, read_source
+from .reading import MAX_FILE_CHARS, UnreadableFile, discover, hash_file, read_source
 from .script import to_search
 from .settings import Settings
 from .terms import Segmenter, learn_place_names
@@ -38,6 +41,7 @@ from .types import Chunk, Document
 FORMAT = 2  # bump when cleaning, chunking or tokenising changes: old indexes are rebuilt
 MANIFEST = "manifest.json"
 _DATA_PREFIXES = ("documents.", "chunks.", "index.")
+_DATA_NAME = re.compile(r"(documents|chunks|index)\.[0-9a-f]{16}\.(jsonl|faiss)")  # what ``_write`` names
 Log = Callable[[str], None]
 
 
@@ -114,7 +118,7 @@ def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
     hashes = {}
     for path in files:
         try:
-            hashes[path.relative_to(corpus_dir).as_posix()] = file_hash(path.read_bytes())
+            hashes[path.relative_to(corpus_dir).as_posix()] = hash_file(path)
         except OSError:
             continue
     return hashes
@@ -127,7 +131,8 @@ def stale_reason(manifest: dict, corpus_dir: Path, settings: Settings) -> str | 
     if manifest.get("chunking") != settings.chunking():
         return "the chunk settings changed"
     recorded = {source: entry["sha256"] for source, entry in manifest["files"].items()}
-    recorded |= {entry["source"]: entry["sha256"] for entry in manifest.get("skipped", []) if entry.get("sha256")}
+    recorded |= {entry["source"]: entry["sha256"] for entry in manifest.get("skipped", [])
+                 if entry.get("sha256")}
     current = corpus_hashes(corpus_dir)
     if current != recorded:
         changed = sorted(set(current.items()) ^ set(recorded.items()))
@@ -158,13 +163,14 @@ def build(
     index_dir.mkdir(parents=True, exist_ok=True)
     report = BuildReport(index_dir)
     with _build_lock(index_dir):
-        previous = _previous_index(index_dir, settings, log)
+        _remove_leftovers(index_dir)
+        previous = _previous_index(index_dir, settings, log, embedder)
         if previous and stale_reason(previous.manifest, corpus_dir, settings) is None:
             report.files, report.chunks = len(previous.documents), len(previous.chunks)
             report.skipped = [(e["source"], e["reason"]) for e in previous.manifest.get("skipped", [])]
             report.up_to_date, report.seconds = True, time.perf_counter() - started
             return report
-        documents, skipped = _read_corpus(corpus_dir, report)
+        documents, skipped = _read_corpus(corpus_dir, report, max_file_chars(settings))
         if not documents:
             raise EmptyCorpus(f"no readable document in '{corpus_dir}'" + _skipped_note(report))
         chunks, vectors = _chunks_and_vectors(documents, previous, settings, embedder, progress, report, log)
@@ -181,11 +187,13 @@ def build(
             "index_type": kind,
             "names": names,
             "files": {doc.source: {"sha256": doc.sha256, "title": doc.title,
-                                   "chunks": sum(c.source == doc.source for c in chunks)} for doc in documents},
+                                   "chunks": sum(c.source == doc.source for c in chunks)}
+                      for doc in documents},
             "skipped": skipped,
             "stored": stored,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        manifest["checksum"] = _manifest_checksum(manifest)
         _replace_manifest(index_dir, manifest)
         _remove_unreferenced(index_dir, manifest)
     report.files, report.chunks = len(documents), len(chunks)
@@ -199,28 +207,33 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> StoredIndex
     manifest = read_manifest(index_dir)
     if settings is not None and manifest["model"] != settings.model:
         raise IndexProblem(
-            f"the index in '{index_dir}' was built with model '{manifest['model']}', but the model setting is "
-            f"'{settings.model}': rebuild it with `qa build --index {index_dir}`"
+            f"the index in '{index_dir}' was built with model '{manifest['model']}', but the model setting "
+            f"is '{settings.model}': rebuild it with `qa build --index {index_dir}`"
         )
-    for entry in manifest["stored"].values():
-        path = index_dir / entry["file"]
-        if not path.is_file() or _sha256_file(path) != entry["sha256"]:
+    files = {kind: index_dir / manifest["stored"][kind]["file"] for kind in ("documents", "chunks", "index")}
+    for kind, path in files.items():
+        try:
+            intact = _sha256_file(path) == manifest["stored"][kind]["sha256"]
+        except OSError:
+            intact = False
+        if not intact:
             raise IndexProblem(f"'{path}' is missing or damaged (checksum mismatch): rebuild with "
                                f"`qa build --index {index_dir}`")
     try:
-        documents = [_document_from_json(row) for row in _read_jsonl(index_dir / manifest["stored"]["documents"]["file"])]
-        rows = list(_read_jsonl(index_dir / manifest["stored"]["chunks"]["file"]))
-        faiss_index = faiss.read_index(str(index_dir / manifest["stored"]["index"]["file"]))
-    except (ValueError, KeyError, TypeError, RuntimeError) as error:
-        raise IndexProblem(f"the index in '{index_dir}' cannot be read ({error}): rebuild with `qa build`") from error
+        documents = [_document_from_json(row) for row in _read_jsonl(files["documents"])]
+        rows = list(_read_jsonl(files["chunks"]))
+        faiss_index = faiss.read_index(str(files["index"]))
+        chunks = [Chunk(**{key: row[key] for key in ("source", "title", "paragraph", "start", "end", "text")})
+                  for row in rows]
+        tokens = [row["tokens"] for row in rows]
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise IndexProblem(f"the index in '{index_dir}' cannot be read ({error}): "
+                           "rebuild with `qa build`") from error
     if faiss_index.ntotal != len(rows) or faiss_index.d != manifest["dimension"]:
         raise IndexProblem(f"the index in '{index_dir}' is inconsistent: rebuild with `qa build`")
     if isinstance(faiss_index, faiss.IndexHNSW) and settings is not None:
         faiss_index.hnsw.efSearch = settings.hnsw_ef_search
-    chunks = [Chunk(**{key: row[key] for key in ("source", "title", "paragraph", "start", "end", "text")})
-              for row in rows]
-    return StoredIndex(manifest, {doc.source: doc for doc in documents}, chunks,
-                       [row["tokens"] for row in rows], faiss_index)
+    return StoredIndex(manifest, {doc.source: doc for doc in documents}, chunks, tokens, faiss_index)
 
 
 def read_manifest(index_dir: Path) -> dict:
@@ -229,14 +242,39 @@ def read_manifest(index_dir: Path) -> dict:
         raise IndexProblem(f"no index in '{index_dir}': build it with `qa build --index {index_dir}`")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT or not {"model", "dimension", "stored", "files"} <= manifest.keys():
-            raise ValueError("unknown format")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise IndexProblem(f"'{path}' is damaged ({error}): rebuild with `qa build --index {index_dir}`") from error
+        _check_manifest(manifest)
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise IndexProblem(f"'{path}' is damaged ({error}): "
+                           f"rebuild with `qa build --index {index_dir}`") from error
     return manifest
 
 
-def _previous_index(index_dir: Path, settings: Settings, log: Log) -> StoredIndex | None:
+def _check_manifest(manifest) -> None:
+    """ValueError unless ``manifest`` has the shape ``build`` writes; its data files must be plain names
+    in the index folder, as ``_write`` names them (a manifest never points elsewhere on the disk)."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError("unknown format")
+    if "checksum" in manifest and manifest["checksum"] != _manifest_checksum(manifest):
+        raise ValueError("checksum mismatch, it was altered")
+    if not isinstance(manifest.get("model"), str) or not isinstance(manifest.get("dimension"), int):
+        raise ValueError("no model or dimension")
+    if not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("names"), list):
+        raise ValueError("no file list")
+    stored = manifest.get("stored")
+    for kind in ("documents", "chunks", "index"):
+        entry = stored.get(kind) if isinstance(stored, dict) else None
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) \
+                or not _DATA_NAME.fullmatch(str(entry.get("file"))) or not entry["file"].startswith(kind):
+            raise ValueError(f"no valid entry for the {kind} file")
+
+
+def _manifest_checksum(manifest: dict) -> str:
+    """sha256 of the manifest's content without its own checksum (manifests written before it have none)."""
+    body = {key: value for key, value in manifest.items() if key != "checksum"}
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _previous_index(index_dir: Path, settings: Settings, log: Log, embedder=None) -> StoredIndex | None:
     if not (index_dir / MANIFEST).exists():
         return None
     try:
@@ -247,23 +285,31 @@ def _previous_index(index_dir: Path, settings: Settings, log: Log) -> StoredInde
     if previous.manifest.get("chunking") != settings.chunking():
         log("chunk settings changed: every document is embedded again")
         return None
+    if embedder is not None and embedder.dimension != previous.faiss_index.d:
+        log(f"previous index not reused: its vectors have {previous.faiss_index.d} dimensions, "
+            f"the model gives {embedder.dimension}")
+        return None
     return previous
 
 
-def _read_corpus(corpus_dir: Path, report: BuildReport) -> tuple[list[Document], list[dict]]:
+def max_file_chars(settings: Settings) -> int:
+    """The most characters indexed per file (``Settings.max_file_chars``; ``MAX_FILE_CHARS`` before it)."""
+    return getattr(settings, "max_file_chars", MAX_FILE_CHARS)
+
+
+def _read_corpus(corpus_dir: Path, report: BuildReport, max_chars: int | None = None
+                 ) -> tuple[list[Document], list[dict]]:
     files, unsupported = discover(corpus_dir)
     skipped = [{"source": source, "reason": reason} for source, reason in unsupported]
     documents = []
     for path in files:
         source = path.relative_to(corpus_dir).as_posix()
         try:
-            source_file = read_source(path, corpus_dir)
+            source_file = read_source(path, corpus_dir, max_chars)
         except UnreadableFile as problem:
             entry = {"source": source, "reason": str(problem)}
-            try:
-                entry["sha256"] = file_hash(path.read_bytes())
-            except OSError:
-                pass
+            with suppress(OSError):
+                entry["sha256"] = hash_file(path)
             skipped.append(entry)
             continue
         report.warnings += [(source, warning) for warning in source_file.warnings]
@@ -291,7 +337,8 @@ def _chunks_and_vectors(documents, previous, settings, embedder, progress, repor
         old_vectors = previous.faiss_index.reconstruct_n(0, previous.faiss_index.ntotal)
         for source, rows in rows_by_source.items():
             old = previous.documents.get(source)
-            reusable[source] = (old.sha256 if old else "", [previous.chunks[r] for r in rows], old_vectors[rows])
+            reusable[source] = (old.sha256 if old else "", [previous.chunks[r] for r in rows],
+                                old_vectors[rows])
     chunks: list[Chunk] = []
     parts: list[np.ndarray | None] = []
     fresh: list[Chunk] = []
@@ -355,6 +402,16 @@ def _replace_manifest(index_dir: Path, manifest: dict) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _remove_leftovers(index_dir: Path) -> None:
+    """Staging folders and manifest drafts of builds that were killed (called under the build lock,
+    so no other build is writing them)."""
+    for path in index_dir.iterdir():
+        if path.name.startswith(".build-") and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(f".{MANIFEST}."):
+            path.unlink(missing_ok=True)
 
 
 def _remove_unreferenced(index_dir: Path, manifest: dict) -> None:

@@ -6,8 +6,10 @@ keeping the longest form that is not always preceded by the same character.
 
 >>> learn_place_names(["伊金霍洛镇召开会议。", "在伊金霍洛镇。", "伊金霍洛镇的发展"])
 ['伊金霍洛镇']
->>> Segmenter(["伊金霍洛镇"]).tokens("伊金霍洛镇全年总收入是多少？")
-['伊金霍洛镇', '全年', '总收入', '多少']
+>>> Segmenter(["伊金霍洛镇"]).words("伊金霍洛镇全年总收入是多少？")
+['伊金霍洛镇', '全年', '总收入', '是', '多少', '？']
+>>> Segmenter(["伊金霍洛镇"]).tokens("伊金霍洛镇全年总收入是多少？")  # search mode: long words give parts too
+['伊金霍', '伊金霍洛镇', '全年', '收入', '总收入']
 """
 
 from __future__ import annotations
@@ -17,21 +19,24 @@ import re
 from collections import Counter, defaultdict
 
 import jieba
+import jieba.posseg
 
 jieba.setLogLevel(logging.WARNING)
 
-PLACE_SUFFIXES = ("嘎查", "苏木", "街道", "社区", "园区", "镇", "村", "旗", "区", "县", "市", "乡", "盟", "州", "省")
+PLACE_SUFFIXES = ("嘎查", "苏木", "街道", "社区", "园区",
+                  "镇", "村", "旗", "区", "县", "市", "乡", "盟", "州", "省")
 _SINGLE_SUFFIX_CHARS = {s for s in PLACE_SUFFIXES if len(s) == 1}
-_NOT_NAME_START = set("的在和与及或全各本该我你他等了是为对把到将从向每此其这那个于以由被让给共")
+_NOT_NAME_START = set("的在和与及或全各本该我你他等了是为对把到将从向每此其这那个于以由被让给共年月日")
 _MEASURE_WORDS = set("名个位座项次户家人所条处间件")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _MIN_COUNT = 2
 _RARE_WORD_FREQ = 500  # jieba counts: 伊金霍 3, 宋家 10, 布拉格 309; 示范 981, 部分 27619
 _NAME_FREQ = 200_000  # high enough that jieba keeps a learned name whole
-STOP_TOKENS = frozenset(
-    "的 了 在 是 和 与 及 或 等 为 对 把 被 将 从 向 于 以 由 也 都 就 还 又 个 之 其 这 那 有 中 上 下 吗 呢 吧 啊 "
+STOP_TOKENS = frozenset(  # a list of words reads best as one string
+    "的 了 在 是 和 与 及 或 等 为 对 把 被 将 从 向 于 以 由 也 都 就 还 又 个 之 其 "  # noqa: SIM905
+    "这 那 有 中 上 下 吗 呢 吧 啊 "
     "什么 多少 哪些 哪个 哪里 哪天 哪次 哪年 几 谁 何 何时 怎么 怎样 如何 是否 是不是 请问 叫 叫什么 "
-    "这个 那个 这些 那些 该 本 此".split()
+    "这个 那个 这些 那些 该 本 此 名字 姓名 名称 一共 总共 共有 总计 合计 到底 究竟 时候 方面".split()
 )
 
 
@@ -47,6 +52,7 @@ def learn_place_names(texts: list[str], min_count: int = _MIN_COUNT) -> list[str
     left_chars: dict[str, set[str]] = defaultdict(set)
     for text in texts:
         for run in _HAN_RUN.findall(text):
+            seen: set[tuple[int, int]] = set()  # 园区 and 区 end at the same place: count the span once
             for suffix in PLACE_SUFFIXES:
                 for match in re.finditer(suffix, run):
                     end = match.end()
@@ -56,6 +62,9 @@ def learn_place_names(texts: list[str], min_count: int = _MIN_COUNT) -> list[str
                         start = end - length
                         if start < 0:
                             break
+                        if (start, end) in seen:
+                            continue
+                        seen.add((start, end))
                         candidate = run[start:end]
                         counts[candidate] += 1
                         left_chars[candidate].add(run[start - 1] if start > 0 else "")
@@ -65,6 +74,7 @@ def learn_place_names(texts: list[str], min_count: int = _MIN_COUNT) -> list[str
         and name[0] not in _NOT_NAME_START
         and not any(ch in _SINGLE_SUFFIX_CHARS for ch in name[:-1])
         and _has_rare_part(_stem(name))
+        and (not (core := _core_stem(name)) or _has_rare_part(core))
         and not _is_fragment(name, counts, left_chars)
         and counts[name[1:]] <= count
     ]
@@ -83,6 +93,15 @@ def looks_like_place(word: str, names: set[str]) -> bool:
 def _stem(name: str) -> str:
     suffix = next(s for s in PLACE_SUFFIXES if name.endswith(s))
     return name[: -len(suffix)]
+
+
+def _core_stem(name: str) -> str:
+    """The stem without any place suffix: 元以上 for 元以上嘎查村 (a stem that is itself a suffix, as
+    in 嘎查村 or 苏木镇, leaves nothing)."""
+    stem = _stem(name)
+    while stem.endswith(PLACE_SUFFIXES):
+        stem = _stem(stem)
+    return stem
 
 
 def _starts_word(text: str) -> bool:
@@ -115,8 +134,15 @@ class Segmenter:
     def __init__(self, names: list[str] | tuple[str, ...] = ()) -> None:
         self.names = list(names)
         self._jieba = jieba.Tokenizer()
+        self._tagger: jieba.posseg.POSTokenizer | None = None
         for name in self.names:
             self._jieba.add_word(name, freq=_NAME_FREQ)
+
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """``(word, part of speech)`` pairs (jieba's tags: nr person, ns place, …)."""
+        if self._tagger is None:
+            self._tagger = jieba.posseg.POSTokenizer(self._jieba)
+        return [(pair.word, pair.flag) for pair in self._tagger.cut(text)]
 
     def words(self, text: str) -> list[str]:
         """jieba's segmentation of ``text``, every piece kept (punctuation too), for span finding."""
@@ -145,6 +171,9 @@ def key_terms(words: list[str]) -> list[str]:
         if word in STOP_TOKENS or word.startswith(("几", "多少")) or _is_punctuation(word):
             terms += [carry] if carry else []
             carry, after_stop = "", True
+        elif len(word) == 1 and terms and terms[-1].isdigit() and not carry:
+            terms[-1] += word  # 2022 + 年
+            after_stop = False
         elif len(word) == 1 and not carry:
             if not after_stop:  # after 多少/几 a lone character is a measure word: 多少/座/厕所
                 carry = word
@@ -159,7 +188,9 @@ def key_terms(words: list[str]) -> list[str]:
 
 def coverage(terms: list[str], text: str, weights: dict[str, float]) -> float:
     """Share of the terms' weight found in ``text``; a term found only in part counts half, by the
-    share of its characters present (签订 vs 签定)."""
+    share of its characters present (签订 vs 签定). No terms at all: nothing is missing, 1.0."""
+    if not terms:
+        return 1.0
     total = sum(weights[t] for t in terms) or 1.0
     found = 0.0
     for term in terms:
@@ -168,6 +199,21 @@ def coverage(terms: list[str], text: str, weights: dict[str, float]) -> float:
         elif len(term) > 1:
             found += 0.5 * weights[term] * sum(ch in text for ch in term) / len(term)
     return found / total
+
+
+def adjacent_pairs(terms: list[str], question: str) -> list[str]:
+    """Neighbouring key words that stand side by side in the question, joined: 政府 + 镇长 → 政府镇长."""
+    pairs = []
+    for first, second in zip(terms, terms[1:], strict=False):
+        if first + second in question:
+            pairs.append(first + second)
+    return pairs
+
+
+def phrase_coverage(pairs: list[str], text: str) -> float:
+    """Share of the question's adjacent word pairs that also stand side by side in ``text``
+    (a sequential-dependence signal: Metzler & Croft 2005)."""
+    return sum(pair in text for pair in pairs) / len(pairs) if pairs else 0.0
 
 
 def term_weights(terms: list[str], idf: dict[str, float]) -> dict[str, float]:

@@ -1,0 +1,303 @@
+"""The chat app in the browser: ``python app.py`` serves http://127.0.0.1:7860.
+
+UI only: every answer comes from ``qa.Engine.answer`` over the committed index, loaded once at
+start-up; the model is warmed with one query, and the example questions (``qa.examples``) are made,
+before the app serves. Settings come from the environment: QA_HOST and QA_PORT (``qa.Settings``),
+and QA_USER / QA_PASSWORD for a login, which is required when QA_HOST is not a loopback address.
+
+The named endpoint ``/ask`` returns the structured answer (``ask_result``) to ``gradio_client``:
+
+    Client("http://127.0.0.1:7860/").predict("伊金霍洛镇2022年全年总收入是多少？", 5, None, api_name="/ask")
+
+Everything shown in the chat (the question, the answer, the document text) is HTML-escaped before
+the app adds its own tags, and the chat renders HTML without markdown or LaTeX, so text is shown
+as text.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from qa import Answer, Engine, Hit, IndexProblem, Settings, load  # noqa: E402
+from qa.examples import example_questions  # noqa: E402
+from qa.model import ModelUnavailable  # noqa: E402
+from qa.script import to_search  # noqa: E402
+from qa.store import stale_reason  # noqa: E402
+from qa.types import Document  # noqa: E402
+
+MAX_K = 10
+EXAMPLES = 6
+TITLE = "政府报告问答"
+CSS = """
+.gradio-container { max-width: 1180px !important; margin: 0 auto !important; }
+#qa-header h1 { font-size: 1.6rem; margin: 0.2rem 0 0.1rem; }
+#qa-header p { margin: 0; color: var(--body-text-color-subdued); }
+.qa-reply { line-height: 1.7; }
+.qa-short { font-size: 1.15rem; margin-bottom: 0.35rem; }
+.qa-sentence { border-left: 3px solid var(--color-accent); padding: 0.1rem 0 0.1rem 0.7rem;
+               margin: 0.3rem 0 0.6rem; color: var(--body-text-color); }
+.qa-message { font-weight: 600; margin-bottom: 0.4rem; }
+.qa-label { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 0.4rem 0 0.2rem; }
+.qa-related .qa-label { color: #b45309; font-weight: 600; }
+.qa-cite { border: 1px solid var(--border-color-primary); border-radius: 6px; margin: 0.25rem 0;
+           padding: 0.2rem 0.6rem; background: var(--background-fill-secondary); }
+.qa-cite summary { cursor: pointer; font-size: 0.9rem; }
+.qa-file { color: var(--body-text-color-subdued); white-space: nowrap; }
+.qa-passage { margin-top: 0.4rem; font-size: 0.92rem; white-space: normal; }
+mark.qa-answer { background: #fde047; color: #111; padding: 0 2px; border-radius: 2px; font-weight: 600; }
+mark.qa-term { background: #dbeafe; color: #111; padding: 0 1px; border-radius: 2px; }
+"""
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def login(settings: Settings, environ: dict[str, str]) -> tuple[str, str] | None:
+    """The (user, password) from QA_USER / QA_PASSWORD, or None when neither is set.
+
+    Raises ``SystemExit`` with a message when only one is set, or when the app would listen on a
+    non-loopback address without a login."""
+    user, password = environ.get("QA_USER", ""), environ.get("QA_PASSWORD", "")
+    if bool(user) != bool(password):
+        raise SystemExit("app: set both QA_USER and QA_PASSWORD for a login, or neither")
+    if not user and not is_loopback(settings.host):
+        raise SystemExit(
+            f"app: refusing to listen on {settings.host} without a login: set QA_USER and QA_PASSWORD, "
+            "or QA_HOST=127.0.0.1 to serve this machine only"
+        )
+    return (user, password) if user else None
+
+
+def start_engine(settings: Settings) -> tuple[Engine, list[str]]:
+    """The engine over the committed index and the example questions (answering them loads and
+    warms the model). Raises ``SystemExit`` saying how to build the index when it cannot be loaded."""
+    try:
+        engine = load(settings.index_dir, settings)
+        reason = stale_reason(engine.stored.manifest, settings.corpus_dir, settings)
+        if reason:
+            print(f"app: warning: the index is out of date ({reason}); update it with `qa build`",
+                  file=sys.stderr)
+        engine.answer("warm-up")
+        return engine, example_questions(engine, EXAMPLES)
+    except (IndexProblem, ModelUnavailable) as problem:
+        raise SystemExit(f"app: cannot start: {problem}\nBuild the index with: qa build") from None
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+def ask_result(answer: Answer) -> dict:
+    """The structured answer returned by ``/ask``: plain JSON types, offsets into the cleaned
+    document text (``engine.documents[source].text``)."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "found": answer.found,
+        "sentence": answer.sentence,
+        "source": answer.source,
+        "title": answer.title,
+        "paragraph": answer.paragraph,
+        "start": answer.start,
+        "end": answer.end,
+        "message": answer.message,
+        "citations": [{"file": hit.source, "title": hit.title, "paragraph": hit.paragraph, "start": hit.start,
+                       "end": hit.end, "text": hit.text, "score": hit.score} for hit in answer.citations],
+    }
+
+
+def checked_sources(engine: Engine, sources: list[str] | None) -> list[str] | None:
+    """``sources`` as given to the engine: None (every document) when empty; ``gr.Error`` naming
+    any file that is not in the index."""
+    if not sources:
+        return None
+    unknown = sorted(set(sources) - set(engine.documents))
+    if unknown:
+        raise gr.Error(f"索引中没有这些文件：{'、'.join(unknown)}", print_exception=False)
+    return list(sources)
+
+
+# ---------------------------------------------------------------------------------------------- HTML
+
+
+def escape(text: str) -> str:
+    """``text`` as HTML text: escaped, line breaks kept."""
+    return html.escape(text).replace("\n", "<br>")
+
+
+def highlight(document: Document, start: int, end: int, answer: tuple[int, int] | None,
+              terms: list[str]) -> str:
+    """``document.text[start:end]`` as escaped HTML, the answer span marked, and the question's key
+    terms (found in the search form, same offsets) marked where they do not overlap the answer."""
+    kinds = [""] * (end - start)
+    search = document.search[start:end]
+    for term in filter(None, terms):
+        position = search.find(term)
+        while position >= 0:
+            kinds[position:position + len(term)] = ["qa-term"] * len(term)
+            position = search.find(term, position + len(term))
+    if answer:
+        a, b = max(answer[0], start) - start, min(answer[1], end) - start
+        kinds[a:b] = ["qa-answer"] * max(0, b - a)
+    parts, run = [], 0
+    for i in range(1, len(kinds) + 1):
+        if i == len(kinds) or kinds[i] != kinds[run]:
+            text = escape(document.text[start + run:start + i])
+            parts.append(f'<mark class="{kinds[run]}">{text}</mark>' if kinds[run] else text)
+            run = i
+    return "".join(parts)
+
+
+def key_terms(engine: Engine, question: str) -> list[str]:
+    """The question's search words to mark in passages (search form): two characters or more, and not
+    part of a longer one (总收入, not also 收入)."""
+    tokens = {token for token in engine.segmenter.tokens(to_search(question)) if len(token) >= 2}
+    return sorted(token for token in tokens if not any(token != other and token in other for other in tokens))
+
+
+def asked(question: str) -> dict:
+    """The user's chat message: the question as text."""
+    return {"role": "user", "content": f'<div class="qa-question">{escape(question)}</div>'}
+
+
+def reply(content: str) -> dict:
+    """The app's chat message holding ``content`` (HTML made by the ``render_`` functions)."""
+    return {"role": "assistant", "content": content}
+
+
+def render_notice(text: str) -> str:
+    """A short notice in place of an answer (no question, no document selected)."""
+    return f'<div class="qa-reply qa-notice"><div class="qa-message">{escape(text)}</div></div>'
+
+
+def render_answer(engine: Engine, answer: Answer) -> str:
+    """The reply: the short answer in bold, its sentence with the answer marked, and the numbered
+    citations; when nothing answers the question, the message and the closest passages, labelled as
+    related passages rather than an answer."""
+    terms = key_terms(engine, answer.question)
+    if answer.found:
+        document = engine.documents[answer.source]
+        head = (f'<div class="qa-short"><b>{escape(answer.text)}</b></div>'
+                f'<div class="qa-sentence">{render_sentence(document, answer)}</div>'
+                '<div class="qa-label">出处</div>')
+        kind = "qa-found"
+    else:
+        head = f'<div class="qa-message">{escape(answer.message or "文档中没有找到这个问题的答案。")}</div>'
+        if answer.citations:
+            head += '<div class="qa-label">相关段落（仅供参考，并非答案）</div>'
+        kind = "qa-related"
+    cites = "".join(render_citation(engine, answer, number, hit, terms)
+                    for number, hit in enumerate(answer.citations, start=1))
+    return f'<div class="qa-reply {kind}">{head}{cites}</div>'
+
+
+def render_sentence(document: Document, answer: Answer) -> str:
+    """The answer's sentence with the answer marked (found again around the answer's offsets)."""
+    start = document.text.rfind(answer.sentence, 0, answer.start + len(answer.sentence))
+    if start < 0 or start + len(answer.sentence) < answer.end:
+        return escape(answer.sentence)
+    return highlight(document, start, start + len(answer.sentence), (answer.start, answer.end), [])
+
+
+def render_citation(engine: Engine, answer: Answer, number: int, hit: Hit, terms: list[str]) -> str:
+    """``[n] 标题 — 文件名 · 第N段``, expanding to the passage with the answer and key terms marked."""
+    holds_answer = answer.found and hit.source == answer.source and hit.start <= answer.start < hit.end
+    paragraph = answer.paragraph if holds_answer else hit.paragraph
+    span = (answer.start, answer.end) if holds_answer else None
+    passage = highlight(engine.documents[hit.source], hit.start, hit.end, span, terms)
+    return (f'<details class="qa-cite"><summary>[{number}] {escape(hit.title)} — '
+            f'<span class="qa-file">{escape(hit.source)} · 第{paragraph}段</span></summary>'
+            f'<div class="qa-passage">{passage}</div></details>')
+
+
+# ---------------------------------------------------------------------------------------------- UI
+
+
+def build_ui(engine: Engine, examples: list[str]) -> gr.Blocks:
+    """The chat page and the ``/ask`` endpoint over ``engine``."""
+    titles = engine.titles()
+
+    def respond(question: str, history: list, k: float, sources: list[str]) -> tuple[list, str]:
+        if not (question or "").strip():
+            return history + [reply(render_notice("请输入问题。"))], ""
+        if not sources:
+            notice = render_notice("请在右侧“检索文档”中至少选择一份文档。")
+            return history + [asked(question), reply(notice)], ""
+        answer = engine.answer(question, int(k), list(sources))
+        return history + [asked(answer.question), reply(render_answer(engine, answer))], ""
+
+    def ask(question: str, k: int = 5, sources: list[str] | None = None) -> dict:
+        """Answer ``question`` from the reports: the short answer, its sentence, file, paragraph and
+        offsets, and the citations (``k`` passages, from the files in ``sources`` or all)."""
+        k = min(max(int(k or 5), 1), MAX_K)
+        return ask_result(engine.answer(question or "", k, checked_sources(engine, sources)))
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.HTML(f'<div id="qa-header"><h1>{TITLE}</h1><p>从 {len(titles)} 份政府报告中抽取答案，'
+                "每个答案都注明原文出处；报告中没有的内容会直接说明。</p></div>")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="对话", height=560, render_markdown=False, latex_delimiters=[],
+                                     feedback_options=None, buttons=[], elem_id="qa-chat",
+                                     placeholder="请在下方输入问题，或点击示例问题。")
+                with gr.Row():
+                    question = gr.Textbox(placeholder="输入问题，按回车提问", show_label=False, scale=5,
+                                          max_lines=3, elem_id="qa-question", autofocus=True)
+                    submit = gr.Button("提问", variant="primary", scale=1, min_width=90, elem_id="qa-submit")
+                sample = gr.Dataset(label="示例问题", components=[question], samples=[[q] for q in examples],
+                                    elem_id="qa-examples", visible=bool(examples))
+            with gr.Column(scale=1, min_width=260):
+                k = gr.Slider(1, MAX_K, value=engine.settings.top_k, step=1, label="显示段落数",
+                              elem_id="qa-k")
+                sources = gr.CheckboxGroup([(title, source) for source, title in titles.items()],
+                                           value=list(titles), label="检索文档", elem_id="qa-sources")
+                gr.ClearButton([chatbot, question], value="清空对话", elem_id="qa-clear")
+        inputs, outputs = [question, chatbot, k, sources], [chatbot, question]
+        submit.click(respond, inputs, outputs, api_visibility="private")
+        question.submit(respond, inputs, outputs, api_visibility="private")
+        sample.click(lambda chosen: chosen[0], sample, question, api_visibility="private").then(
+            respond, inputs, outputs, api_visibility="private")
+        gr.api(ask, api_name="ask")
+    return demo
+
+
+def theme() -> gr.themes.Base:
+    """A quiet blue theme with local CJK fonts (nothing fetched from the web)."""
+    fonts = ["Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "system-ui", "sans-serif"]
+    return gr.themes.Soft(primary_hue="blue", neutral_hue="slate", font=fonts).set(
+        checkbox_label_background_fill_selected="*primary_50",
+        checkbox_label_text_color_selected="*neutral_800",
+        checkbox_label_border_color_selected="*primary_200",
+    )
+
+
+def main() -> int:
+    """Check the settings, load the engine, serve."""
+    settings = Settings()
+    auth = login(settings, dict(os.environ))
+    engine, examples = start_engine(settings)
+    build_ui(engine, examples).launch(server_name=settings.host, server_port=settings.port, auth=auth,
+                                      auth_message=TITLE if auth else None, theme=theme(), css=CSS,
+                                      footer_links=["api"], show_error=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

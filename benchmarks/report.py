@@ -1,0 +1,201 @@
+"""Results to Markdown tables and a PNG chart (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+MODES = ("hybrid", "bm25", "dense")
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table; the first column left-aligned, the others right-aligned."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    rule = "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"
+    lines = ["| " + " | ".join(header) + " |", rule]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def targets(results: dict) -> list[list[object]]:
+    """Each product target with the figure measured in this run and whether it is met."""
+    rows = []
+    query = results.get("query", {}).get("warm")
+    if query:
+        r, a = query["retrieve_over_encode_p50"], query["answer_over_encode_p50"]
+        rows.append(["seeds: retrieve() p50 ≤ 1.3× bare encode_query", f"{r:.2f}×", _verdict(r <= 1.3)])
+        rows.append(["seeds: answer() p50 ≤ 2× bare encode_query", f"{a:.2f}×", _verdict(a <= 2.0)])
+    for corpus in results.get("build", {}).values():
+        name, seconds, share = corpus["corpus"], corpus["rebuild_unchanged_s"], corpus["throughput_ratio"]
+        rows.append([f"{name}: rebuild with nothing changed ≤ 2 s", f"{seconds:.2f} s",
+                     _verdict(seconds <= 2)])
+        rows.append([f"{name}: build throughput ≥ 0.9× raw model", f"{share:.2f}×", _verdict(share >= 0.9)])
+    cmrc = results.get("eval", {}).get("cmrc2018_trial")
+    if cmrc:
+        hit = {mode: cmrc["retrieval"][mode]["hit@1"] for mode in MODES}
+        ok = hit["hybrid"] > max(hit["bm25"], hit["dense"])
+        rows.append(["CMRC 2018 trial: fused hit@1 > BM25 and > dense",
+                     f"{hit['hybrid']:.3f} vs {hit['bm25']:.3f} / {hit['dense']:.3f}", _verdict(ok)])
+    big = results.get("scale", {}).get("sizes", {}).get("100000")
+    if big:
+        p50, recall = big["hnsw"]["search"]["p50_ms"], big["hnsw"]["recall@10"]
+        rows.append(["100k chunks: HNSW search p50 ≤ 5 ms", f"{p50:.2f} ms", _verdict(p50 <= 5)])
+        rows.append(["100k chunks: HNSW recall@10 ≥ 0.95", f"{recall:.3f}", _verdict(recall >= 0.95)])
+    return rows
+
+
+def machine_section(machine: dict) -> str:
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    return table(["machine", ""], [
+        ["CPU", machine["cpu"]], ["cores", machine["cores"]], ["RAM", f"{machine['ram_gib']} GiB"],
+        ["OS", machine["os"]], ["Python", machine["python"]], ["packages", packages],
+        ["threads (torch / faiss)", f"{machine['torch_threads']} / {machine['faiss_threads']}"],
+        ["load average at start / end (1, 5, 15 min)",
+         f"{machine['load_average_at_start']} / {machine.get('load_average_at_end', '')}"],
+    ])
+
+
+def build_section(build: dict) -> str:
+    rows = [[c["corpus"], c["files"], c["chunks"], c["raw_chunks_per_s"], c["build_chunks_per_s"],
+             f"{c['throughput_ratio']:.2f}×", c["build_model_s"], c["build_overhead_s"],
+             c["first_build_chunks_per_s"], c["rebuild_unchanged_s"]] for c in build.values()]
+    return table(["corpus", "files", "chunks", "raw model chunks/s", "build chunks/s", "build / raw",
+                  "model s in build", "other s in build", "first build chunks/s", "rebuild unchanged s"],
+                 rows)
+
+
+def query_section(query: dict) -> str:
+    warm, cold = query["warm"], query["cold_start"]
+    floor = warm["calls"]["encode_query"]["p50_ms"]
+    rows = [[name, c["p50_ms"], c["p95_ms"], f"{c['p50_ms'] / floor:.2f}×"]
+            for name, c in warm["calls"].items()]
+    text = table(["call (seeds, warm)", "p50 ms", "p95 ms", "p50 / encode_query p50"], rows)
+    paired = warm["paired_median_ratio"]
+    text += (f"\n\n{warm['questions']} questions × {warm['rounds']} rounds; median of per-question ratios: "
+             f"retrieve {paired['retrieve']:.2f}×, answer {paired['answer']:.2f}× the encoding of the same "
+             "question.\n\n")
+    text += table(["cold start (fresh process)", "seconds"], [
+        ["import qa", cold["import_s"]], ["load index (default_engine)", cold["load_index_s"]],
+        ["first answer (loads the model)", cold["first_answer_s"]],
+        ["import qa → first answer", cold["import_to_answer_s"]],
+        ["wall, with interpreter start", cold["wall_s"]],
+    ])
+    text += (f"\n\nPeak memory: {cold['peak_rss_mib']:.0f} MiB for a fresh process after its first answer "
+             f"(VmHWM; its ru_maxrss, {cold['ru_maxrss_mib']:.0f} MiB, counts the parent's size at fork); "
+             f"{query['peak_rss_mib']:.0f} MiB (ru_maxrss) for the benchmark process after the build and "
+             "query phases.")
+    return text
+
+
+def scale_section(scale: dict) -> str:
+    rows = []
+    for n, size in scale["sizes"].items():
+        flat, hnsw = size["flat"], size["hnsw"]
+        rows.append([n, size["auto_index_type"], size["vectors_mib"],
+                     flat["index_mib"], flat["build_s"], flat["search"]["p50_ms"], flat["search"]["p95_ms"],
+                     hnsw["index_mib"], hnsw["build_s"], hnsw["search"]["p50_ms"], hnsw["search"]["p95_ms"],
+                     f"{size['hnsw_over_flat_p50']:.3f}×", hnsw["recall@10"]])
+    text = table(["chunks", "auto picks", "vectors MiB", "flat MiB", "flat build s", "flat p50 ms",
+                  "flat p95 ms", "HNSW MiB", "HNSW build s", "HNSW p50 ms", "HNSW p95 ms", "HNSW / flat p50",
+                  "HNSW recall@10"], rows)
+    fit = scale["fit"]
+    text += (f"\n\nSingle-query searches for the top {scale['depth']} (as the app asks), "
+             f"{scale['queries']} real CMRC questions; HNSW M={scale['hnsw_m']}, "
+             f"efConstruction={scale['ef_construction']}. Synthetic vectors fitted to {fit['real_vectors']} "
+             f"real chunk vectors (τ={fit['tau']}): nearest-neighbour cosine "
+             f"{fit['synthetic_neighbour_cosine']} vs real {fit['real_neighbour_cosine']}, pairwise "
+             f"{fit['synthetic_pairwise_cosine']} vs real {fit['real_pairwise_cosine']}.\n\n")
+    sweep_rows = [[n, row["ef_search"], row["search"]["p50_ms"], row["search"]["p95_ms"], row["recall@10"]]
+                  for n, size in scale["sizes"].items() for row in size["hnsw"]["ef_sweep"]]
+    return text + table(["chunks", "efSearch", "HNSW p50 ms", "HNSW p95 ms", "recall@10"], sweep_rows)
+
+
+def eval_section(name: str, report: dict) -> str:
+    modes = [mode for mode in MODES if mode in report["retrieval"]]
+    data = report["dataset"]
+    header = ["figure", *modes, *(f"hybrid / {mode}" for mode in modes[1:])]
+    rows = []
+    for group in ("retrieval", "answers"):
+        for figure in report[group]["hybrid"]:
+            values = [report[group][mode][figure] for mode in modes]
+            ratios = [f"{values[0] / v:.2f}×" if v else "–" for v in values[1:]]
+            rows.append([figure, *(v if isinstance(v, int) else f"{v:.3f}" for v in values), *ratios])
+    latency = report["latency"]
+    for quantile in ("p50", "p95"):
+        values = [latency[f"retrieve_{mode}_{quantile}_ms"] for mode in modes]
+        rows.append([f"retrieve {quantile} ms", *(f"{v:.1f}" for v in values),
+                     *(f"{values[0] / v:.2f}×" if v else "–" for v in values[1:])])
+    text = (f"**{name}**: {data['questions']} questions ({data['answerable']} answerable), "
+            f"{data['files']} files, {data['chunks']} chunks, {data['index_type']} index; answer() p50 "
+            f"{latency['answer_p50_ms']:.1f} ms, p95 {latency['answer_p95_ms']:.1f} ms.\n\n")
+    return text + table(header, rows)
+
+
+def markdown(results: dict) -> str:
+    """The whole results page."""
+    parts = ["# Benchmark results", "", "Generated by `python benchmarks/run.py`; every figure is in "
+             "`benchmarks.json`. Ratios compare with a baseline measured in the same run.", "",
+             machine_section(results["machine"]), "", "## Targets", "",
+             table(["target", "measured", ""], targets(results))]
+    if "build" in results:
+        parts += ["", "## Build", "", build_section(results["build"])]
+    if "query" in results:
+        parts += ["", "## Query", "", query_section(results["query"])]
+    if "scale" in results:
+        parts += ["", "## Scale (synthetic vectors, dim 384)", "", scale_section(results["scale"])]
+    for name, report in results.get("eval", {}).items():
+        parts += ["", f"## Quality: {name}", "", eval_section(name, report)]
+    return "\n".join(parts) + "\n"
+
+
+def chart(results: dict, path: Path) -> None:
+    """Four panels: query latency, build throughput, search latency by corpus size, HNSW recall vs latency."""
+    figure, axes = plt.subplots(2, 2, figsize=(12, 9))
+    if "query" in results:
+        calls = results["query"]["warm"]["calls"]
+        names = list(calls)
+        axes[0, 0].bar(names, [calls[n]["p50_ms"] for n in names], color="tab:blue", label="p50")
+        axes[0, 0].scatter(names, [calls[n]["p95_ms"] for n in names], color="tab:red", zorder=3, label="p95")
+        axes[0, 0].set(title="Warm query latency (seeds)", ylabel="ms")
+        axes[0, 0].tick_params(axis="x", rotation=20)
+        axes[0, 0].legend()
+    if "build" in results:
+        corpora = list(results["build"].values())
+        x = range(len(corpora))
+        axes[0, 1].bar([i - 0.2 for i in x], [c["raw_chunks_per_s"] for c in corpora], 0.4,
+                       label="raw model")
+        axes[0, 1].bar([i + 0.2 for i in x], [c["build_chunks_per_s"] for c in corpora], 0.4,
+                       label="qa build")
+        axes[0, 1].set_xticks(list(x), [c["corpus"] for c in corpora])
+        axes[0, 1].set(title="Embedding throughput", ylabel="chunks / s")
+        axes[0, 1].legend()
+    if "scale" in results:
+        sizes = results["scale"]["sizes"]
+        labels = list(sizes)
+        x = range(len(labels))
+        axes[1, 0].bar([i - 0.2 for i in x], [sizes[n]["flat"]["search"]["p50_ms"] for n in labels], 0.4,
+                       label="flat (exact)")
+        axes[1, 0].bar([i + 0.2 for i in x], [sizes[n]["hnsw"]["search"]["p50_ms"] for n in labels], 0.4,
+                       label="HNSW")
+        axes[1, 0].set_xticks(list(x), [f"{int(n):,} chunks" for n in labels])
+        axes[1, 0].set(title="Single-query search p50", ylabel="ms", yscale="log")
+        axes[1, 0].legend()
+        for n in labels:
+            sweep = sizes[n]["hnsw"]["ef_sweep"]
+            axes[1, 1].plot([r["search"]["p50_ms"] for r in sweep], [r["recall@10"] for r in sweep],
+                            marker="o", label=f"{int(n):,} chunks")
+            for r in sweep:
+                axes[1, 1].annotate(str(r["ef_search"]), (r["search"]["p50_ms"], r["recall@10"]), fontsize=7)
+        axes[1, 1].axhline(0.95, color="grey", linestyle="--", linewidth=0.8)
+        axes[1, 1].set(title="HNSW: recall@10 vs p50 (labels: efSearch)", xlabel="ms", ylabel="recall@10")
+        axes[1, 1].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,160 @@
+"""Speed, scale and quality benchmarks of the qa package: ``python benchmarks/run.py`` (see README.md).
+
+Phases (all by default; ``--phases`` picks some, the others keep their figures from the last run):
+
+* ``build``  — seeds/ and the CMRC 2018 trial paragraphs: build throughput against raw encoding, rebuilds;
+* ``query``  — warm retrieve()/answer() against bare query encoding on seeds/, cold start, peak memory;
+* ``scale``  — flat vs HNSW FAISS search on synthetic 10k/100k-chunk corpora, recall@10;
+* ``eval``   — ``qa eval`` on the development questions and on the whole CMRC 2018 trial set.
+
+Writes ``benchmarks/results/benchmarks.json`` (every figure), ``benchmarks.md`` and ``benchmarks.png``, and
+the ``qa eval`` reports as ``eval_<name>.json`` / ``.txt``. Work indexes live in ``--work`` (reused by
+later runs, since builds are incremental).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from build_bench import build_benchmark  # noqa: E402
+from machine import describe_machine, load_average, peak_rss_mib  # noqa: E402
+from query_bench import cold_start, warm_queries  # noqa: E402
+from report import chart, markdown  # noqa: E402
+from scale_bench import scale_benchmark  # noqa: E402
+
+from qa.cli import parser as qa_parser  # noqa: E402
+from qa.evaluation import read_questions, read_squad, run_cli, write_corpus  # noqa: E402
+from qa.model import Embedder  # noqa: E402
+from qa.retrieval import load  # noqa: E402
+from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
+from qa.store import build, load_index  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+CMRC = HERE / "data" / "cmrc2018_trial.json"
+DEV = PROJECT_ROOT / "tests" / "data" / "seeds_dev_qa.jsonl"
+SEEDS = PROJECT_ROOT / "seeds"
+PHASES = ("build", "query", "scale", "eval")
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    cli.add_argument("--repeats", type=int, default=2, help="full builds per corpus (default: %(default)s)")
+    cli.add_argument("--rounds", type=int, default=5, help="passes over the questions (default: %(default)s)")
+    cli.add_argument("--cold-starts", type=int, default=3, help="fresh processes (default: %(default)s)")
+    cli.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="synthetic corpus sizes")
+    cli.add_argument("--scale-queries", type=int, default=200, help="CMRC questions searched per index")
+    cli.add_argument("--work", type=Path, default=HERE / ".work", help="work folder (default: %(default)s)")
+    cli.add_argument("--out", type=Path, default=HERE / "results",
+                     help="results folder (default: %(default)s)")
+    return cli.parse_args(argv)
+
+
+def corpora(work: Path) -> dict[str, tuple[Path, Path]]:
+    """``name -> (corpus folder, work index folder)``; the CMRC paragraphs are written as the eval does."""
+    cmrc_corpus = work / "cmrc2018_trial-corpus"
+    write_corpus(read_squad(CMRC)[0], cmrc_corpus)
+    return {"seeds": (SEEDS, work / "seeds-index"),
+            "cmrc2018_trial": (cmrc_corpus, work / "cmrc2018_trial-index")}
+
+
+def ensure_index(settings: Settings, corpus: Path, index: Path, embedder) -> None:
+    """The work index of ``corpus``, built or brought up to date."""
+    build(settings, corpus, index, embedder=embedder, progress=False, log=log)
+
+
+def query_phase(args: argparse.Namespace, settings: Settings, seeds: tuple[Path, Path], embedder) -> dict:
+    ensure_index(settings, *seeds, embedder)
+    engine = load(seeds[1], settings, embedder)
+    questions = [case.question for case in read_questions(DEV)]
+    warm = warm_queries(engine, questions, args.rounds, log=log)
+    log("query: cold starts")
+    cold = cold_start(PROJECT_ROOT, seeds[1], questions[0], args.cold_starts)
+    return {"warm": warm, "cold_start": cold, "peak_rss_mib": round(peak_rss_mib(), 1)}
+
+
+def scale_phase(args: argparse.Namespace, settings: Settings, work: dict[str, tuple[Path, Path]],
+                embedder) -> dict:
+    real = []
+    for corpus, index in work.values():
+        ensure_index(settings, corpus, index, embedder)
+        stored = load_index(index, settings)
+        real.append(stored.faiss_index.reconstruct_n(0, stored.faiss_index.ntotal))
+    questions = [case.question for case in read_squad(CMRC)[1][: args.scale_queries]]
+    queries = embedder.encode_queries(questions)
+    return scale_benchmark(np.vstack(real), queries, tuple(args.sizes), settings, log=log)
+
+
+def eval_phase(settings: Settings, work: dict[str, tuple[Path, Path]], embedder, out: Path) -> dict:
+    """``qa eval`` on the dev questions (seeds work index) and the whole CMRC trial (its work index)."""
+    runs = {"seeds_dev": ["--questions", str(DEV), "--index", str(work["seeds"][1])],
+            "cmrc2018_trial": ["--squad", str(CMRC), "--index", str(work["cmrc2018_trial"][1])]}
+    reports = {}
+    ensure_index(settings, *work["seeds"], embedder)  # the CMRC run brings its own index up to date
+    for name, options in runs.items():
+        json_path = out / f"eval_{name}.json"
+        args = qa_parser().parse_args(["eval", *options, "--json", str(json_path)])
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = run_cli(args, settings.with_(index_dir=Path(args.index)), embedder=embedder)
+        if code:
+            raise RuntimeError(f"qa eval {' '.join(options)} failed with exit code {code}")
+        (out / f"eval_{name}.txt").write_text(printed.getvalue(), encoding="utf-8")
+        log(f"eval: {name}\n{printed.getvalue()}")
+        report = json.loads(json_path.read_text(encoding="utf-8"))
+        reports[name] = {key: value for key, value in report.items() if key != "questions"}
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    previous = args.out / "benchmarks.json"
+    results = json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else {}
+    settings = Settings()
+    results["machine"] = describe_machine()
+    embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+    work = corpora(args.work)
+    phases = {
+        "build": lambda: {name: build_benchmark(name, corpus, index, settings, embedder, args.repeats,
+                                                log=log)
+                          for name, (corpus, index) in work.items()},
+        "query": lambda: query_phase(args, settings, work["seeds"], embedder),
+        "scale": lambda: scale_phase(args, settings, work, embedder),
+        "eval": lambda: eval_phase(settings, work, embedder, args.out),
+    }
+    for phase in args.phases:
+        results[phase] = phases[phase]()
+        results.setdefault("load_average_after", {})[phase] = load_average()
+        results["machine"]["load_average_at_end"] = load_average()
+        write_results(results, args.out)
+    return 0
+
+
+def write_results(results: dict, out: Path) -> None:
+    """``benchmarks.json``, ``benchmarks.md`` and ``benchmarks.png`` (after every phase, so a long run that is
+    stopped keeps what it measured)."""
+    (out / "benchmarks.json").write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n",
+                                         encoding="utf-8")
+    (out / "benchmarks.md").write_text(markdown(results), encoding="utf-8")
+    chart(results, out / "benchmarks.png")
+    log(f"wrote {out}/benchmarks.json, benchmarks.md, benchmarks.png")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

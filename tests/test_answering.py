@@ -1,0 +1,135 @@
+"""The reader over the real committed index: question types, script, offsets, abstention, dev-set figures."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from qa.answering import analyse_question
+from qa.script import to_search, to_simplified
+from qa.terms import Segmenter
+
+from conftest import DATA
+
+
+def _contains_gold(text: str, answers: list[str]) -> bool:
+    return any(to_search(gold) in to_search(text) for gold in answers)
+
+
+def _check_offsets(engine, result) -> None:
+    document = engine.documents[result.source]
+    span = document.text[result.start:result.end]
+    assert to_simplified(span) == to_simplified(result.text)
+    assert span in result.sentence
+    assert result.sentence in document.text
+    assert result.paragraph == document.paragraph_at(result.start)
+    assert result.citations and result.citations[0].source == result.source
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "unit_class"),
+    [
+        ("伊金霍洛镇2022年全年总收入是多少？", "number", "money"),
+        ("音德尔镇党委副书记是谁？", "person", ""),
+        ("阿拉善高新区的报道是哪天发布的？", "date", ""),
+        ("新城区这个镇举办的第一届清风文化节在哪个村？", "place", ""),
+        ("宋家镇人居环境整治用的是什么工作法？", "what", ""),
+    ],
+)
+def test_question_kind(question, kind, unit_class):
+    analysed = analyse_question(question, Segmenter())
+    assert (analysed.kind, analysed.unit_class) == (kind, unit_class)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold", "source"),
+    [
+        ("伊金霍洛镇2022年全年总收入是多少？", "1.99亿元", "001_84905cf744b120d4.txt"),  # number next to its noun
+        ("伊金霍洛镇农牧民转移就业多少人？", "1950人", "001_84905cf744b120d4.txt"),  # not the 120人 before it
+        ("音德尔镇党委副书记是谁？", "郑亚辉", "000_8d1e42f9393d2f5c.txt"),  # person after a title
+        ("阿拉善高新区的报道是哪天发布的？", "2022-04-12", "003_70f536fde6f55a41.txt"),  # header date
+        ("新城区这个镇举办的第一届清风文化节在哪个村？", "恼包村", "002_fd7ce142d4be01a4.txt"),  # place
+        ("宋家镇人居环境整治用的是什么工作法？", "1535", "004_85481d78a7325808.txt"),  # quoted term
+        ("伊金霍洛镇的政府工作报告是在哪次会议上作的？", "第四届人民代表大会第三次会议", "001_84905cf744b120d4.txt"),
+    ],
+)
+def test_each_question_type_is_answered_with_a_short_exact_span(engine, question, gold, source):
+    result = engine.answer(question)
+    assert result.found, result.message
+    assert result.source == source
+    assert gold in result.text and len(result.text) <= len(gold) + 8
+    _check_offsets(engine, result)
+
+
+def test_traditional_question_gets_traditional_answer(engine):
+    result = engine.answer("宋家鎮引進本土人才回鄉投資項目多少個？")
+    assert result.found and result.text == "30余個"
+    assert engine.documents[result.source].text[result.start:result.end] == result.text
+
+
+def test_traditional_question_over_simplified_source_is_converted(engine):
+    result = engine.answer("伊金霍洛鎮累計征收了多少畝土地？")
+    assert result.found and result.text == "2042.83畝"
+    assert engine.documents[result.source].text[result.start:result.end] == "2042.83亩"
+    _check_offsets(engine, result)
+
+
+def test_simplified_question_over_traditional_source_is_converted(engine):
+    result = engine.answer("宋家镇改造了多少座卫生厕所？")
+    assert result.found and result.text == "25座"
+    assert "衛生廁所" in result.sentence  # the sentence quotes the source as it stands
+
+
+@pytest.mark.parametrize(
+    "question", ["宋家镇的镇长叫什么名字？", "包头市2023年的财政预算是多少？", "宋家镇有多少常住人口？"]
+)
+def test_abstains_when_the_reports_do_not_say(engine, question):
+    result = engine.answer(question)
+    assert not result.found
+    assert result.message and not result.text
+    assert result.citations, "the closest passages are still given"
+
+
+def test_blank_question_gets_a_message(engine):
+    result = engine.answer("   ")
+    assert not result.found and result.message
+
+
+def _figures(engine, rows):
+    answerable = [row for row in rows if row["source"]]
+    results = [engine.answer(row["question"]) for row in answerable]
+    correct = sum(r.found and _contains_gold(r.text, row["answers"]) for r, row in zip(results, answerable))
+    lengths = [len(r.text) for r in results if r.found]
+    unanswerable = [engine.answer(row["question"]) for row in rows if not row["source"]]
+    return {
+        "accuracy": correct / len(answerable),
+        "median_length": statistics.median(lengths),
+        "wrong_abstentions": sum(not r.found for r in results),
+        "right_abstentions": sum(not r.found for r in unanswerable),
+        "unanswerable": len(unanswerable),
+    }
+
+
+def test_development_set_figures(engine, dev_questions):
+    figures = _figures(engine, dev_questions)
+    assert figures["accuracy"] >= 0.9, figures
+    assert figures["median_length"] <= 10, figures
+    assert figures["right_abstentions"] >= 2, figures
+    assert figures["wrong_abstentions"] <= 1, figures
+
+
+def test_every_found_answer_has_consistent_offsets(engine, dev_questions):
+    for row in dev_questions:
+        result = engine.answer(row["question"])
+        if result.found:
+            _check_offsets(engine, result)
+
+
+def test_held_out_set_figures(engine):
+    with open(DATA / "seeds_heldout_qa.jsonl", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    figures = _figures(engine, rows)
+    assert figures["accuracy"] >= 0.85, figures
+    assert figures["right_abstentions"] >= figures["unanswerable"] - 1, figures

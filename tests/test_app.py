@@ -1,0 +1,195 @@
+"""app.py: the real app, started once as a subprocess (``python app.py`` on a free port), queried through
+its ``/ask`` endpoint with ``gradio_client``; its start-up refusals; and its HTML, checked without the
+model (the index alone gives the documents and the segmenter).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from qa import Answer, Hit, load
+from qa.script import to_simplified
+from qa.settings import PROJECT_ROOT
+
+pytest_plugins = ["app_process"]
+
+QUESTION = "伊金霍洛镇2022年全年总收入是多少？"
+SOURCE = "001_84905cf744b120d4.txt"
+UNANSWERABLE = "宋家镇的镇长叫什么名字？"
+
+
+@pytest.fixture(scope="module")
+def client(app_server) -> Client:
+    return Client(app_server.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def index(settings):
+    """The committed index without the model: documents, titles and the segmenter."""
+    return load(settings.index_dir, settings)
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    """app.py imported as a module (it serves only when run as a script)."""
+    spec = importlib.util.spec_from_file_location("app", PROJECT_ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_citations_match_documents(result: dict, index) -> None:
+    assert result["citations"]
+    for citation in result["citations"]:
+        document = index.documents[citation["file"]]
+        assert document.text[citation["start"]:citation["end"]] == citation["text"]
+        assert citation["paragraph"] == document.paragraph_at(citation["start"])
+        assert citation["title"] == document.title
+
+
+# ---------------------------------------------------------------------------------------------- /ask
+
+
+def test_ask_returns_the_answer_with_offsets_into_the_document(client, index) -> None:
+    result = client.predict(QUESTION, api_name="/ask")
+    assert result["found"] is True and "1.99亿元" in result["answer"]
+    assert result["source"] == SOURCE and result["message"] == ""
+    document = index.documents[SOURCE]
+    assert document.text[result["start"]:result["end"]] == result["answer"]
+    assert result["answer"] in result["sentence"] and result["sentence"] in document.text
+    assert result["paragraph"] == document.paragraph_at(result["start"])
+    first = result["citations"][0]
+    assert first["file"] == SOURCE and first["start"] <= result["start"] < first["end"]
+    assert len(result["citations"]) == 5
+    assert_citations_match_documents(result, index)
+
+
+def test_ask_answers_a_traditional_question_in_traditional_script(client, index) -> None:
+    result = client.predict("伊金霍洛鎮2022年全年總收入是多少？", api_name="/ask")
+    assert result["found"] and result["answer"] == "1.99億元"
+    assert to_simplified(result["answer"]) == index.documents[SOURCE].text[result["start"]:result["end"]]
+
+
+def test_ask_says_when_the_reports_do_not_hold_the_answer(client, index) -> None:
+    result = client.predict(UNANSWERABLE, api_name="/ask")
+    assert result["found"] is False and result["answer"] == "" and result["start"] is None
+    assert "没有" in result["message"]
+    assert_citations_match_documents(result, index)
+
+
+def test_ask_takes_the_number_of_passages_and_the_files(client) -> None:
+    result = client.predict(QUESTION, 2, [SOURCE], api_name="/ask")
+    assert result["found"] and len(result["citations"]) == 2
+    assert {citation["file"] for citation in result["citations"]} == {SOURCE}
+    other = client.predict(QUESTION, 3, ["000_8d1e42f9393d2f5c.txt"], api_name="/ask")
+    assert {citation["file"] for citation in other["citations"]} == {"000_8d1e42f9393d2f5c.txt"}
+    assert "1.99亿元" not in other["answer"]
+
+
+def test_ask_refuses_an_unknown_file(client) -> None:
+    with pytest.raises(AppError, match="no-such-file.txt"):
+        client.predict(QUESTION, 5, ["no-such-file.txt"], api_name="/ask")
+
+
+def test_ask_with_an_empty_question_asks_for_one(client) -> None:
+    result = client.predict("   ", api_name="/ask")
+    assert result["found"] is False and result["citations"] == [] and result["message"] == "请输入问题。"
+
+
+def test_the_api_lists_only_ask(client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(endpoints) == ["/ask"]
+    assert [p["parameter_name"] for p in endpoints["/ask"]["parameters"]] == ["question", "k", "sources"]
+
+
+def test_the_app_served_without_rebuilding_the_index_or_an_error(app_server) -> None:
+    output = app_server.output()
+    assert "rebuilding" not in output and "Traceback" not in output
+
+
+# ---------------------------------------------------------------------------------------------- start-up
+
+
+def test_a_non_loopback_host_without_a_login_is_refused(run_app) -> None:
+    done = run_app(QA_HOST="0.0.0.0")
+    assert done.returncode != 0
+    assert "QA_USER" in done.stderr and "QA_PASSWORD" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_missing_index_says_how_to_build_it(run_app, tmp_path: Path) -> None:
+    done = run_app(QA_INDEX=str(tmp_path / "nothing"))
+    assert done.returncode == 1
+    assert "qa build" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_damaged_index_says_how_to_build_it(run_app, tmp_path: Path, settings) -> None:
+    damaged = shutil.copytree(settings.index_dir, tmp_path / "index")
+    for path in damaged.glob("index.*.faiss"):
+        path.write_bytes(path.read_bytes()[:100])
+    done = run_app(QA_INDEX=str(damaged))
+    assert done.returncode == 1
+    assert "damaged" in done.stderr and "qa build" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_login_comes_from_the_environment(app_module, settings) -> None:
+    assert app_module.login(settings.with_(host="127.0.0.1"), {}) is None
+    environ = {"QA_USER": "reader", "QA_PASSWORD": "secret"}
+    assert app_module.login(settings.with_(host="0.0.0.0"), environ) == ("reader", "secret")
+    assert app_module.login(settings.with_(host="localhost"), environ) == ("reader", "secret")
+    with pytest.raises(SystemExit, match="QA_USER"):
+        app_module.login(settings.with_(host="192.168.1.5"), {})
+    for half in ({"QA_USER": "reader"}, {"QA_PASSWORD": "secret"}):
+        with pytest.raises(SystemExit, match="both"):
+            app_module.login(settings.with_(host="127.0.0.1"), half)
+    assert app_module.is_loopback("::1") and not app_module.is_loopback("example.org")
+
+
+# ---------------------------------------------------------------------------------------------- HTML
+
+
+def made_answer(index, question: str, answer: str) -> Answer:
+    """An answer to ``question`` whose span is the first ``answer`` in the seed report."""
+    document = index.documents[SOURCE]
+    start = document.text.index(answer)
+    hits = [Hit(SOURCE, document.title, document.paragraph_at(a), a, b, document.text[a:b], 1.0)
+            for a, b in ((start - 40, start + 60), (0, 50))]
+    return Answer(question, True, answer, "全年总收入1.99亿元,其中一般公共预算财政拨款收入1.85亿元,", SOURCE,
+                  document.title, document.paragraph_at(start), start, start + len(answer), hits)
+
+
+def test_a_found_answer_is_bold_with_its_sentence_and_numbered_citations(app_module, index) -> None:
+    reply = app_module.render_answer(index, made_answer(index, QUESTION, "1.99亿元"))
+    assert '<div class="qa-short"><b>1.99亿元</b></div>' in reply
+    assert '全年总收入<mark class="qa-answer">1.99亿元</mark>,其中' in reply
+    paragraph = index.documents[SOURCE].paragraph_at(index.documents[SOURCE].text.index("1.99亿元"))
+    title = index.documents[SOURCE].title
+    assert f'[1] {title} — <span class="qa-file">{SOURCE} · 第{paragraph}段' in reply
+    assert "[2] " in reply and reply.count("<details") == 2
+    assert '<mark class="qa-term">全年总收入</mark>' in reply  # the question's key terms 全年, 总收入
+    assert "\n" not in reply
+
+
+def test_a_missing_answer_is_said_plainly_and_the_passages_are_labelled_related(app_module, index) -> None:
+    hits = made_answer(index, QUESTION, "1.99亿元").citations
+    missing = Answer(UNANSWERABLE, False, citations=hits, message="文档中没有找到答案。")
+    reply = app_module.render_answer(index, missing)
+    assert "文档中没有找到答案。" in reply and "相关段落" in reply and "qa-short" not in reply
+    assert "qa-answer" not in reply
+
+
+def test_question_and_document_text_are_escaped(app_module, index) -> None:
+    question = '<script>alert(1)</script> **粗** <img src=x onerror="alert(2)">'
+    shown = app_module.asked(question)["content"]
+    assert "<script>" not in shown and "<img" not in shown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; **粗** &lt;img src=x onerror=&quot;alert(2)&quot;&gt;" \
+        in shown
+    document = index.documents[SOURCE]
+    unsafe = type(document)(SOURCE, "t", "a<b>&c\nd", "a<b>&c\nd", [(0, 8)])
+    marked = app_module.highlight(unsafe, 0, 8, (1, 4), [])
+    assert marked == 'a<mark class="qa-answer">&lt;b&gt;</mark>&amp;c<br>d'

@@ -1,0 +1,157 @@
+"""The chat page in real headless Chromium (Selenium, the system chromium and chromedriver), over the one
+app process the app tests use: a real answer with its citation, an unanswerable question, an empty
+question, example questions, and questions holding HTML or markdown, which must be shown as text.
+
+A screenshot of the answered page goes to test-artifacts/ and, as the README's picture, to
+docs/screenshot.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from qa.settings import PROJECT_ROOT
+
+pytest_plugins = ["app_process"]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()),
+                       reason="needs /usr/bin/chromium and /usr/bin/chromedriver (scripts/setup.sh --test)"),
+]
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+                  "--window-size=1280,1060")
+QUESTION = "伊金霍洛镇2022年全年总收入是多少？"
+SOURCE = "001_84905cf744b120d4.txt"
+TEXTBOX = (By.CSS_SELECTOR, "#qa-question textarea")
+WAIT_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    profile = tempfile.mkdtemp(prefix="qa-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser: WebDriver, app_server) -> WebDriver:
+    """A fresh page of the app (a new session: empty chat)."""
+    browser.get(app_server.url)
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda driver: driver.find_elements(*TEXTBOX))
+    return browser
+
+
+def replies(driver: WebDriver) -> list[WebElement]:
+    return driver.find_elements(By.CSS_SELECTOR, "#qa-chat .qa-reply")
+
+
+def ask(driver: WebDriver, question: str) -> WebElement:
+    """Type ``question``, press Enter, and return the reply once it is shown."""
+    before = len(replies(driver))
+    box = driver.find_element(*TEXTBOX)
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: len(replies(d)) > before)
+    return replies(driver)[-1]
+
+
+def assert_no_alert(driver: WebDriver) -> None:
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 - reading it is what raises
+
+
+def test_a_question_gets_its_answer_and_citations(page: WebDriver, artifacts: Path) -> None:
+    reply = ask(page, QUESTION)
+    assert reply.find_element(By.CSS_SELECTOR, ".qa-short b").text == "1.99亿元"
+    assert reply.find_element(By.CSS_SELECTOR, ".qa-sentence mark.qa-answer").text == "1.99亿元"
+    summaries = reply.find_elements(By.CSS_SELECTOR, "details.qa-cite summary")
+    assert len(summaries) == 5 and summaries[0].text.startswith("[1] ")
+    assert f"{SOURCE} · 第" in summaries[0].text
+    passage = reply.find_element(By.CSS_SELECTOR, "details.qa-cite .qa-passage")
+    assert not passage.is_displayed()
+    summaries[0].click()
+    WebDriverWait(page, 5).until(lambda d: passage.is_displayed())
+    assert "1.99亿元" in passage.find_element(By.CSS_SELECTOR, "mark.qa-answer").text
+    assert passage.find_elements(By.CSS_SELECTOR, "mark.qa-term")
+    chat = page.find_element(By.CSS_SELECTOR, "#qa-chat [role=log]")
+    WebDriverWait(page, 10).until(lambda d: d.execute_script("arguments[0].scrollTop = 0; return true", chat)
+                                  and chat.find_element(By.CSS_SELECTOR, ".qa-question").is_displayed()
+                                  and d.execute_script("return arguments[0].scrollTop", chat) == 0)
+    screenshot = artifacts / "browser-answer.png"
+    assert page.save_screenshot(str(screenshot))
+    shutil.copyfile(screenshot, PROJECT_ROOT / "docs" / "screenshot.png")
+
+
+def test_an_unanswerable_question_is_said_plainly_with_related_passages(page: WebDriver) -> None:
+    reply = ask(page, "宋家镇的镇长叫什么名字？")
+    assert "没有找到" in reply.find_element(By.CSS_SELECTOR, ".qa-message").text
+    assert "相关段落" in reply.find_element(By.CSS_SELECTOR, ".qa-label").text
+    assert reply.find_elements(By.CSS_SELECTOR, "details.qa-cite")
+    assert not reply.find_elements(By.CSS_SELECTOR, ".qa-short, mark.qa-answer")
+
+
+def test_an_empty_question_asks_for_one(page: WebDriver, artifacts: Path) -> None:
+    page.find_element(By.ID, "qa-submit").click()
+    WebDriverWait(page, WAIT_SECONDS).until(lambda d: replies(d))
+    assert replies(page)[-1].text == "请输入问题。"
+    assert not page.find_elements(By.CSS_SELECTOR, "#qa-chat .qa-question")
+    page.save_screenshot(str(artifacts / "browser-empty-question.png"))
+
+
+def test_a_question_with_no_document_selected_asks_for_one(page: WebDriver) -> None:
+    for box in page.find_elements(By.CSS_SELECTOR, "#qa-sources input[type=checkbox]"):
+        box.click()
+    assert "至少选择一份文档" in ask(page, QUESTION).text
+
+
+MARKUP = ["<script>alert(1)</script>",
+          "**粗体** <img src=x onerror=alert(2)> [链接](http://example.org) $$x^2$$"]
+
+
+@pytest.mark.parametrize("question", MARKUP)
+def test_markup_in_a_question_is_shown_as_text(page: WebDriver, artifacts: Path, question: str) -> None:
+    reply = ask(page, question)
+    assert_no_alert(page)
+    shown = page.find_elements(By.CSS_SELECTOR, "#qa-chat .qa-question")[-1]
+    assert shown.text == question
+    assert not shown.find_elements(By.CSS_SELECTOR, "script, img, strong, em, a, .katex")
+    assert reply.find_element(By.CSS_SELECTOR, ".qa-message").text
+    page.save_screenshot(str(artifacts / "browser-markup-question.png"))
+
+
+def test_an_example_question_is_asked_on_a_click(page: WebDriver) -> None:
+    example = page.find_element(By.CSS_SELECTOR, "#qa-examples button")
+    question = example.text
+    example.click()
+    WebDriverWait(page, WAIT_SECONDS).until(lambda d: replies(d))
+    assert page.find_elements(By.CSS_SELECTOR, "#qa-chat .qa-question")[-1].text == question
+    assert replies(page)[-1].find_element(By.CSS_SELECTOR, ".qa-short b").text
+
+
+def test_the_clear_button_empties_the_chat(page: WebDriver) -> None:
+    ask(page, QUESTION)
+    page.find_element(By.ID, "qa-clear").click()
+    WebDriverWait(page, 10).until(lambda d: not replies(d))

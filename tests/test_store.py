@@ -1,0 +1,211 @@
+"""qa.store: building an index from a small copy of the corpus with the real model, updating it
+incrementally, verifying it on load; and the committed index matching the seeds and the current code."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from qa.chunking import chunk_document
+from qa.cleaning import clean_text
+from qa.reading import read_source
+from qa.script import to_search
+from qa.settings import PROJECT_ROOT
+from qa.store import IndexProblem, build, load_index, passage_text, read_manifest, stale_reason
+from qa.terms import Segmenter, learn_place_names
+
+SEEDS = PROJECT_ROOT / "seeds"
+SMALL = ("003_70f536fde6f55a41.txt", "004_85481d78a7325808.txt")  # the two smallest seeds (19 chunks)
+CHUNK_FIELDS = ("source", "title", "paragraph", "start", "end", "text")
+
+
+class CountingEmbedder:
+    """The session model, recording every passage it is asked to embed."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.dimension = inner.dimension
+        self.passages: list[str] = []
+
+    def encode_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        self.passages += texts
+        return self.inner.encode_documents(texts)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.inner.encode_query(text)
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def expected_documents(corpus: Path) -> dict:
+    documents = {}
+    for path in sorted(corpus.iterdir()):
+        source = read_source(path, corpus)
+        documents[path.name] = clean_text(path.name, source.text, source.sha256, path.suffix)
+    return documents
+
+
+def chunk_rows(chunks) -> list[tuple]:
+    return [tuple(getattr(chunk, field) for field in CHUNK_FIELDS) for chunk in chunks]
+
+
+def assert_index_matches_corpus(index_dir: Path, corpus: Path, settings) -> None:
+    """The stored documents, chunks, names and tokens are what the current code makes of the corpus."""
+    stored = load_index(index_dir, settings)
+    documents = expected_documents(corpus)
+    assert stored.documents == documents
+    expected_chunks = [chunk for doc in documents.values()
+                       for chunk in chunk_document(doc, settings.chunk_min_chars, settings.chunk_max_chars)]
+    assert chunk_rows(stored.chunks) == chunk_rows(expected_chunks)
+    names = learn_place_names([doc.search for doc in documents.values()])
+    assert stored.names == names
+    segmenter = Segmenter(names)
+    assert stored.tokens == [segmenter.tokens(to_search(f"{c.title}\n{c.text}")) for c in stored.chunks]
+    assert stored.faiss_index.ntotal == len(stored.chunks)
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> Path:
+    corpus = tmp_path_factory.mktemp("corpus")
+    for name in SMALL:
+        shutil.copy(SEEDS / name, corpus / name)
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def built(settings, embedder, small_corpus, tmp_path_factory):
+    """``(index_dir, report, counting embedder)`` of one build of the small corpus."""
+    index_dir = tmp_path_factory.mktemp("index")
+    counting = CountingEmbedder(embedder)
+    report = build(settings, small_corpus, index_dir, embedder=counting, progress=False, log=quiet)
+    return index_dir, report, counting
+
+
+@pytest.mark.slow
+def test_build_embeds_every_chunk_once(built, settings) -> None:
+    index_dir, report, counting = built
+    stored = load_index(index_dir, settings)
+    assert report.files == 2 and report.chunks == len(stored.chunks) == report.embedded > 10
+    assert report.reused == 0 and not report.up_to_date and not report.skipped and not report.warnings
+    assert counting.passages == [passage_text(chunk) for chunk in stored.chunks]
+
+
+@pytest.mark.slow
+def test_built_index_holds_what_the_pipeline_makes(built, small_corpus, settings) -> None:
+    assert_index_matches_corpus(built[0], small_corpus, settings)
+
+
+@pytest.mark.slow
+def test_manifest(built, small_corpus, settings, embedder) -> None:
+    index_dir = built[0]
+    manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"] == settings.model and manifest["dimension"] == embedder.dimension == 384
+    assert manifest["chunking"] == settings.chunking()
+    assert {name: entry["sha256"] for name, entry in manifest["files"].items()} == {
+        name: sha256(small_corpus / name) for name in SMALL
+    }
+    stored = load_index(index_dir, settings)
+    assert sum(entry["chunks"] for entry in manifest["files"].values()) == len(stored.chunks)
+    assert set(manifest["stored"]) == {"documents", "chunks", "index"}
+    for entry in manifest["stored"].values():
+        assert sha256(index_dir / entry["file"]) == entry["sha256"]
+
+
+@pytest.mark.slow
+def test_no_pickle_only_json_and_faiss(built) -> None:
+    index_dir = built[0]
+    manifest = read_manifest(index_dir)
+    files = {path.name for path in index_dir.iterdir() if path.is_file()}
+    assert files == {"manifest.json", ".lock", *(entry["file"] for entry in manifest["stored"].values())}
+    for name in files - {".lock"}:
+        data = (index_dir / name).read_bytes()
+        assert not data.startswith(b"\x80")  # the pickle protocol 2+ opcode
+        if name.endswith(".json"):
+            assert isinstance(json.loads(data), dict)
+        elif name.endswith(".jsonl"):
+            assert all(isinstance(json.loads(line), dict) for line in data.decode("utf-8").splitlines())
+    index = faiss.read_index(str(index_dir / manifest["stored"]["index"]["file"]))
+    assert isinstance(index, faiss.IndexFlatIP)  # below the HNSW threshold: exact search
+
+
+@pytest.mark.slow
+def test_stored_vectors_are_the_model_passages(built, settings, embedder) -> None:
+    stored = load_index(built[0], settings)
+    vectors = stored.faiss_index.reconstruct_n(0, stored.faiss_index.ntotal)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    fresh = embedder.encode_documents([passage_text(stored.chunks[i]) for i in (0, len(stored.chunks) - 1)])
+    assert np.allclose(vectors[[0, -1]], fresh, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_incremental_rebuild(built, small_corpus, settings, embedder, tmp_path) -> None:
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(small_corpus, corpus)
+    shutil.copytree(built[0], index_dir)
+    kept, changed = SMALL
+    before = load_index(index_dir, settings)
+
+    def rebuild() -> tuple:
+        counting = CountingEmbedder(embedder)
+        report = build(settings, corpus, index_dir, embedder=counting, progress=False, log=quiet)
+        return report, counting, load_index(index_dir, settings)
+
+    # nothing changed: nothing read, nothing embedded
+    report, counting, after = rebuild()
+    assert report.up_to_date and report.embedded == 0 and not counting.passages
+    assert chunk_rows(after.chunks) == chunk_rows(before.chunks)
+
+    # one file changed: only its chunks are embedded, the other file's vectors are reused as they were
+    with open(corpus / changed, "a", encoding="utf-8") as handle:
+        handle.write("\n宋家鎮新建茶葉加工廠3座，帶動農戶增收。\n")
+    report, counting, after = rebuild()
+    new_chunks = [c for c in after.chunks if c.source == changed]
+    old_kept = [i for i, c in enumerate(before.chunks) if c.source == kept]
+    new_kept = [i for i, c in enumerate(after.chunks) if c.source == kept]
+    assert not report.up_to_date and report.embedded == len(new_chunks) and report.reused == len(new_kept)
+    assert counting.passages == [passage_text(c) for c in new_chunks]
+    assert any("茶葉加工廠3座" in c.text for c in new_chunks)
+    assert np.array_equal(before.faiss_index.reconstruct_n(0, before.faiss_index.ntotal)[old_kept],
+                          after.faiss_index.reconstruct_n(0, after.faiss_index.ntotal)[new_kept])
+    assert read_manifest(index_dir)["files"][changed]["sha256"] == sha256(corpus / changed)
+    assert_index_matches_corpus(index_dir, corpus, settings)
+
+    # one file removed: its chunks disappear, nothing is embedded
+    (corpus / kept).unlink()
+    report, counting, after = rebuild()
+    assert report.embedded == 0 and not counting.passages and report.files == 1
+    assert {c.source for c in after.chunks} == {changed} and set(after.documents) == {changed}
+    assert set(read_manifest(index_dir)["files"]) == {changed}
+    assert_index_matches_corpus(index_dir, corpus, settings)
+    assert len(list(index_dir.glob("chunks.*"))) == 1  # the replaced data files are gone
+
+
+@pytest.mark.slow
+def test_a_damaged_index_is_refused(built, settings, tmp_path) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(built[0], index_dir)
+    chunks_file = index_dir / read_manifest(index_dir)["stored"]["chunks"]["file"]
+    chunks_file.write_bytes(chunks_file.read_bytes().replace("宋家鎮".encode(), "宋家镇".encode(), 1))
+    with pytest.raises(IndexProblem, match="damaged"):
+        load_index(index_dir, settings)
+    (index_dir / "manifest.json").unlink()
+    with pytest.raises(IndexProblem, match="no index"):
+        load_index(index_dir, settings)
+
+
+def test_committed_index_is_up_to_date_with_seeds_and_code(settings) -> None:
+    """Changing the seeds, cleaning, chunking or tokenising without ``qa build`` fails here."""
+    assert stale_reason(read_manifest(settings.index_dir), SEEDS, settings) is None
+    assert_index_matches_corpus(settings.index_dir, SEEDS, settings)
