@@ -6,12 +6,11 @@ import json
 import statistics
 
 import pytest
+from conftest import DATA
 
 from qa.answering import analyse_question
 from qa.script import to_search, to_simplified
 from qa.terms import Segmenter
-
-from conftest import DATA
 
 
 def _contains_gold(text: str, answers: list[str]) -> bool:
@@ -100,7 +99,8 @@ def test_blank_question_gets_a_message(engine):
 def _figures(engine, rows):
     answerable = [row for row in rows if row["source"]]
     results = [engine.answer(row["question"]) for row in answerable]
-    correct = sum(r.found and _contains_gold(r.text, row["answers"]) for r, row in zip(results, answerable))
+    pairs = zip(results, answerable, strict=True)
+    correct = sum(r.found and _contains_gold(r.text, row["answers"]) for r, row in pairs)
     lengths = [len(r.text) for r in results if r.found]
     unanswerable = [engine.answer(row["question"]) for row in rows if not row["source"]]
     return {
