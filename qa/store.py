@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import faiss
+import jieba
 import numpy as np
 
 from .chunking import chunk_document
@@ -38,7 +39,9 @@ from .settings import Settings
 from .terms import Segmenter, learn_place_names
 from .types import Chunk, Document
 
-FORMAT = 2  # bump when cleaning, chunking or tokenising changes: old indexes are rebuilt
+FORMAT = 2  # the layout of the stored files; code changes are caught by pipeline_fingerprint()
+_TEXT_MODULES = ("reading.py", "cleaning.py", "script.py", "chunking.py")
+_TOKEN_MODULES = ("terms.py", "bm25.py")
 MANIFEST = "manifest.json"
 _DATA_PREFIXES = ("documents.", "chunks.", "index.")
 _DATA_NAME = re.compile(r"(documents|chunks|index)\.[0-9a-f]{16}\.(jsonl|faiss)")  # what ``_write`` names
@@ -124,12 +127,28 @@ def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
     return hashes
 
 
+def pipeline_fingerprint() -> dict[str, str]:
+    """Hashes of the code that shapes the stored text and vectors (``text``) and the BM25 tokens
+    (``tokens``). An index made by other code is stale: ``text`` re-embeds, ``tokens`` only re-tokenises."""
+    here = Path(__file__).parent
+
+    def digest(names: tuple[str, ...], extra: str = "") -> str:
+        hasher = hashlib.sha256(extra.encode())
+        for name in names:
+            hasher.update((here / name).read_bytes())
+        return hasher.hexdigest()[:16]
+
+    return {"text": digest(_TEXT_MODULES), "tokens": digest(_TOKEN_MODULES, jieba.__version__)}
+
+
 def stale_reason(manifest: dict, corpus_dir: Path, settings: Settings) -> str | None:
-    """Why an index no longer matches the corpus and settings, or None when it does."""
+    """Why an index no longer matches the corpus, the settings and the code, or None when it does."""
     if manifest.get("model") != settings.model:
         return f"it was built with model '{manifest.get('model')}', the setting is '{settings.model}'"
     if manifest.get("chunking") != settings.chunking():
         return "the chunk settings changed"
+    if manifest.get("pipeline") != pipeline_fingerprint():
+        return "the cleaning, chunking or tokenising code changed since it was built"
     recorded = {source: entry["sha256"] for source, entry in manifest["files"].items()}
     recorded |= {entry["source"]: entry["sha256"] for entry in manifest.get("skipped", [])
                  if entry.get("sha256")}
@@ -184,6 +203,7 @@ def build(
             "model": settings.model,
             "dimension": int(vectors.shape[1]),
             "chunking": settings.chunking(),
+            "pipeline": pipeline_fingerprint(),
             "index_type": kind,
             "names": names,
             "files": {doc.source: {"sha256": doc.sha256, "title": doc.title,
@@ -281,6 +301,9 @@ def _previous_index(index_dir: Path, settings: Settings, log: Log, embedder=None
         previous = load_index(index_dir, settings)
     except IndexProblem as problem:
         log(f"previous index not reused: {problem}")
+        return None
+    if (previous.manifest.get("pipeline") or {}).get("text") != pipeline_fingerprint()["text"]:
+        log("the cleaning or chunking code changed: every document is embedded again")
         return None
     if previous.manifest.get("chunking") != settings.chunking():
         log("chunk settings changed: every document is embedded again")
