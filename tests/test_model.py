@@ -34,12 +34,6 @@ UNRELATED = "音德尔镇召开党委(扩大)会议,镇党委副书记、政府�
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    settings = Settings()
-    return Embedder(DEFAULT_MODEL, settings.model_cache, batch_size=settings.batch_size)
-
-
-@pytest.fixture(scope="session")
 def model_dir(embedder: Embedder) -> Path:
     return Path(resolve_model(DEFAULT_MODEL, Settings().model_cache))
 
