@@ -52,7 +52,8 @@ def log(message: str) -> None:
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    cli.add_argument("--phases", nargs="*", choices=PHASES, default=list(PHASES),
+                     help="phases to run (none: only rewrite the Markdown and chart from benchmarks.json)")
     cli.add_argument("--repeats", type=int, default=2, help="full builds per corpus (default: %(default)s)")
     cli.add_argument("--rounds", type=int, default=5, help="passes over the questions (default: %(default)s)")
     cli.add_argument("--cold-starts", type=int, default=3, help="fresh processes (default: %(default)s)")
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     previous = args.out / "benchmarks.json"
     results = json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else {}
+    if not args.phases:
+        write_results(results, args.out)
+        return 0
     settings = Settings()
     results["machine"] = describe_machine()
     embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)

@@ -29,7 +29,7 @@ from qa.store import index_type_for, make_faiss_index
 TOPIC_SIZE = 10  # chunks per topic, about a short document's worth
 SHRINK = 0.1
 TAUS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)
-EF_SWEEP = (50, 64, 96, 128, 192, 256)  # FAISS searches with max(efSearch, k), k = 50
+EF_SWEEP = (50, 64, 96, 128, 192, 256, 384, 512, 768)  # FAISS searches with max(efSearch, k), k = 50
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:

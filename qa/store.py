@@ -274,7 +274,9 @@ def _check_manifest(manifest) -> None:
     in the index folder, as ``_write`` names them (a manifest never points elsewhere on the disk)."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError("unknown format")
-    if "checksum" in manifest and manifest["checksum"] != _manifest_checksum(manifest):
+    if "checksum" not in manifest:
+        raise ValueError("no checksum: written by an older version")
+    if manifest["checksum"] != _manifest_checksum(manifest):
         raise ValueError("checksum mismatch, it was altered")
     if not isinstance(manifest.get("model"), str) or not isinstance(manifest.get("dimension"), int):
         raise ValueError("no model or dimension")
@@ -289,7 +291,7 @@ def _check_manifest(manifest) -> None:
 
 
 def _manifest_checksum(manifest: dict) -> str:
-    """sha256 of the manifest's content without its own checksum (manifests written before it have none)."""
+    """sha256 of the manifest's content without its own checksum."""
     body = {key: value for key, value in manifest.items() if key != "checksum"}
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 

@@ -29,7 +29,16 @@ import qa.reading
 from qa.reading import read_source
 from qa.retrieval import load
 from qa.settings import PROJECT_ROOT, Settings
-from qa.store import EmptyCorpus, IndexProblem, build, load_index, read_manifest, stale_reason
+from qa.store import (
+    EmptyCorpus,
+    IndexProblem,
+    _manifest_checksum,
+    build,
+    load_index,
+    max_file_chars,
+    read_manifest,
+    stale_reason,
+)
 
 pytest_plugins = ["app_process"]
 
@@ -212,9 +221,10 @@ def test_the_default_limit_reads_20_mb_quickly(tmp_path):
     path.write_bytes(("乡村振兴工作稳步推进，农牧民收入持续增长。\n" * 2000).encode("gbk") * 400)
     assert path.stat().st_size > 20 * 10**6
     started = time.perf_counter()
-    source = read_source(path, tmp_path, qa.reading.MAX_FILE_CHARS)
+    limit = max_file_chars(Settings())  # the default: 200 000 characters
+    source = read_source(path, tmp_path, limit)
     assert time.perf_counter() - started < 5
-    assert source.encoding == "gb18030" and len(source.text) <= qa.reading.MAX_FILE_CHARS
+    assert source.encoding == "gb18030" and 0.9 * limit <= len(source.text) <= limit
     assert source.sha256 == qa.reading.hash_file(path)  # of the whole file: a change anywhere is seen
 
 
@@ -353,12 +363,11 @@ def test_every_altered_byte_of_a_manifest_is_detected(tmp_path, small_index, set
 
 @pytest.mark.parametrize("change", [
     "not json", "a list", "null", "no stored", "stored is a list", "a path outside", "an absolute path",
-    "dimension is text", "older format", "no files",
+    "dimension is text", "older format", "no files", "no checksum",
 ])
 def test_a_malformed_manifest_is_an_index_problem(tmp_path, small_index, settings, change):
     index = copy_index(tmp_path / "index", small_index)
     manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
-    manifest.pop("checksum")  # as an older manifest: only the shape checks below can catch these
     entry = manifest["stored"]["index"]
 
     def index_file(name: str) -> dict:
@@ -370,7 +379,10 @@ def test_a_malformed_manifest_is_an_index_problem(tmp_path, small_index, setting
         "a path outside": index_file("../" + entry["file"]), "an absolute path": index_file("/etc/passwd"),
         "dimension is text": {**manifest, "dimension": "384"}, "older format": {**manifest, "format": 1},
         "no files": {key: value for key, value in manifest.items() if key != "files"},
+        "no checksum": {key: value for key, value in manifest.items() if key != "checksum"},
     }[change]
+    if isinstance(value, dict) and change != "no checksum":  # a consistent checksum: the shape is what is wrong
+        value["checksum"] = _manifest_checksum(value)
     text = value if isinstance(value, str) else json.dumps(value)
     (index / "manifest.json").write_text(text, encoding="utf-8")
     with pytest.raises(IndexProblem, match="qa build"):
