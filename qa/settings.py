@@ -49,7 +49,7 @@ class Settings:
     index_type: str = field(default_factory=lambda: os.environ.get("QA_INDEX_TYPE", "auto"))
     hnsw_threshold: int = 50_000
     hnsw_m: int = 32
-    hnsw_ef_search: int = 128
+    hnsw_ef_search: int = 384  # 100k chunks: recall@10 0.979 at 1.6 ms (128: 0.855); benchmarks/results
     max_question_chars: int = 200
     host: str = field(default_factory=lambda: os.environ.get("QA_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(os.environ.get("QA_PORT", "7860")))
