@@ -35,11 +35,16 @@ def default_engine() -> Engine:
                 reason = stale_reason(read_manifest(settings.index_dir), settings.corpus_dir, settings)
             except IndexProblem as problem:
                 reason = str(problem)
+            embedder = None
             if reason:
+                from .model import Embedder
+
                 print(f"qa: rebuilding the index in {settings.index_dir}: {reason}", file=sys.stderr)
-                report = build(settings, progress=False, log=lambda message: print(f"qa: {message}", file=sys.stderr))
+                embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+                report = build(settings, embedder=embedder, progress=False,
+                               log=lambda message: print(f"qa: {message}", file=sys.stderr))
                 print(f"qa: {report.summary()}", file=sys.stderr)
-            _default = load(settings.index_dir, settings)
+            _default = load(settings.index_dir, settings, embedder)
         return _default
 
 
