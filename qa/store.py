@@ -233,7 +233,7 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> StoredIndex
     files = {kind: index_dir / manifest["stored"][kind]["file"] for kind in ("documents", "chunks", "index")}
     for kind, path in files.items():
         try:
-            intact = _sha256_file(path) == manifest["stored"][kind]["sha256"]
+            intact = hash_file(path) == manifest["stored"][kind]["sha256"]
         except OSError:
             intact = False
         if not intact:
@@ -461,14 +461,6 @@ def _build_lock(index_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _jsonl(rows) -> bytes:
