@@ -42,8 +42,13 @@ def describe_machine() -> dict:
     import torch
 
     memory_kb = _first_value(Path("/proc/meminfo"), "MemTotal").split()[0] or "0"
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = _first_value(cpuinfo, "flags").split()
     return {
-        "cpu": _first_value(Path("/proc/cpuinfo"), "model name") or platform.processor(),
+        "cpu": _first_value(cpuinfo, "model name") or platform.processor(),
+        "cpu_family_model": f"family {_first_value(cpuinfo, 'cpu family')}, model {_first_value(cpuinfo, 'model')}",
+        "cpu_virtualised": "hypervisor" in flags,
+        "avx512": "avx512f" in flags,
         "cores": len(os.sched_getaffinity(0)),
         "ram_gib": round(int(memory_kb) / 2**20, 1),
         "os": platform.platform(),

@@ -1,8 +1,8 @@
 """Query: warm ``retrieve()`` and ``answer()`` against the model's bare ``encode_query`` (the floor), and the
 cold start of a fresh process from ``import qa`` to its first answer.
 
-For each question the three calls run back to back, in an order that rotates from one question to the
-next, so load from other processes on the shared cores falls on all three alike.
+For each question the calls run back to back, in an order that rotates from one question to the next, so
+load from other processes on the shared cores falls on all of them alike.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from timing import ratio, summary_ms, timed
 
 from qa.retrieval import Engine, clean_question
@@ -71,6 +72,24 @@ def warm_queries(engine: Engine, questions: list[str], rounds: int, log=print) -
             "retrieve_over_encode_p50": ratio(figures["retrieve"]["p50_ms"], floor),
             "answer_over_encode_p50": ratio(figures["answer"]["p50_ms"], floor),
             "paired_median_ratio": paired}
+
+
+def query_threads(engine: Engine, questions: list[str], rounds: int) -> dict:
+    """Bare query encoding with torch's default intra-op threads against one thread, alternated question by
+    question (the thread count is restored): how much of the encoding time is waiting on busy cores."""
+    settings, embedder = engine.settings, engine.embedder
+    queries = [to_search(clean_question(q, settings.max_question_chars)) for q in questions]
+    default = torch.get_num_threads()
+    times: dict[int, list[float]] = {default: [], 1: []}
+    try:
+        for _ in range(rounds):
+            for query in queries:
+                for threads in times:
+                    torch.set_num_threads(threads)
+                    times[threads].append(timed(lambda q=query: embedder.encode_query(q))[1])
+    finally:
+        torch.set_num_threads(default)
+    return {f"encode_query_{threads}_threads": summary_ms(values) for threads, values in times.items()}
 
 
 def cold_start(project: Path, index: Path, question: str, repeats: int) -> dict:

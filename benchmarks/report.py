@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter  # noqa: E402
 
 MODES = ("hybrid", "bm25", "dense")
 
@@ -63,7 +64,10 @@ def model_share(corpus: dict) -> float:
 def machine_section(machine: dict) -> str:
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
     return table(["machine", ""], [
-        ["CPU", machine["cpu"]], ["cores", machine["cores"]], ["RAM", f"{machine['ram_gib']} GiB"],
+        ["CPU", f"{machine['cpu']} ({machine.get('cpu_family_model', '')}; "
+                f"{'virtual machine' if machine.get('cpu_virtualised') else 'bare metal'}; "
+                f"AVX-512 {'yes' if machine.get('avx512') else 'no'})"],
+        ["cores", machine["cores"]], ["RAM", f"{machine['ram_gib']} GiB"],
         ["OS", machine["os"]], ["Python", machine["python"]], ["packages", packages],
         ["threads (torch / faiss)", f"{machine['torch_threads']} / {machine['faiss_threads']}"],
         ["load average at start / end (1, 5, 15 min)",
@@ -97,6 +101,10 @@ def query_section(query: dict) -> str:
     text += (f"\n\n{warm['questions']} questions × {warm['rounds']} rounds; median of per-question ratios: "
              f"retrieve {paired['retrieve']:.2f}×, answer {paired['answer']:.2f}× the encoding of the same "
              "question.\n\n")
+    if "threads" in query:
+        text += table(["bare encode_query, same questions, alternated", "p50 ms", "p95 ms"],
+                      [[name.removeprefix("encode_query_").replace("_", " "), c["p50_ms"], c["p95_ms"]]
+                       for name, c in query["threads"].items()]) + "\n\n"
     text += table(["cold start (fresh process)", "seconds"], [
         ["import qa", cold["import_s"]], ["load index (default_engine)", cold["load_index_s"]],
         ["first answer (loads the model)", cold["first_answer_s"]],
@@ -179,9 +187,13 @@ def chart(results: dict, path: Path) -> None:
         names = list(calls)
         axes[0, 0].bar(names, [calls[n]["p50_ms"] for n in names], color="tab:blue", label="p50")
         axes[0, 0].scatter(names, [calls[n]["p95_ms"] for n in names], color="tab:red", zorder=3, label="p95")
+        floor = calls["encode_query"]["p50_ms"]
+        for factor, style in ((1.3, ":"), (2.0, "--")):
+            axes[0, 0].axhline(factor * floor, color="grey", linestyle=style, linewidth=0.8,
+                               label=f"{factor}× encode_query p50")
         axes[0, 0].set(title="Warm query latency (seeds)", ylabel="ms")
         axes[0, 0].tick_params(axis="x", rotation=20)
-        axes[0, 0].legend()
+        axes[0, 0].legend(fontsize=8, loc="upper right")
     if "build" in results:
         corpora = list(results["build"].values())
         x = range(len(corpora))
@@ -201,7 +213,10 @@ def chart(results: dict, path: Path) -> None:
         axes[1, 0].bar([i + 0.2 for i in x], [sizes[n]["hnsw"]["search"]["p50_ms"] for n in labels], 0.4,
                        label="HNSW")
         axes[1, 0].set_xticks(list(x), [f"{int(n):,} chunks" for n in labels])
-        axes[1, 0].set(title="Single-query search p50", ylabel="ms", yscale="log")
+        axes[1, 0].set(title="Single-query search p50, top 50", ylabel="ms (log scale)", yscale="log")
+        axes[1, 0].yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        axes[1, 0].yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        axes[1, 0].axhline(5.0, color="grey", linestyle="--", linewidth=0.8, label="5 ms target")
         axes[1, 0].legend()
         for n in labels:
             sweep = sizes[n]["hnsw"]["ef_sweep"]

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from build_bench import build_benchmark  # noqa: E402
 from machine import describe_machine, load_average, peak_rss_mib  # noqa: E402
-from query_bench import cold_start, warm_queries  # noqa: E402
+from query_bench import cold_start, query_threads, warm_queries  # noqa: E402
 from report import chart, markdown  # noqa: E402
 from scale_bench import scale_benchmark  # noqa: E402
 
@@ -83,9 +83,11 @@ def query_phase(args: argparse.Namespace, settings: Settings, seeds: tuple[Path,
     engine = load(seeds[1], settings, embedder)
     questions = [case.question for case in read_questions(DEV)]
     warm = warm_queries(engine, questions, args.rounds, log=log)
+    log("query: torch threads")
+    threads = query_threads(engine, questions, args.rounds)
     log("query: cold starts")
     cold = cold_start(PROJECT_ROOT, seeds[1], questions[0], args.cold_starts)
-    return {"warm": warm, "cold_start": cold, "peak_rss_mib": round(peak_rss_mib(), 1)}
+    return {"warm": warm, "threads": threads, "cold_start": cold, "peak_rss_mib": round(peak_rss_mib(), 1)}
 
 
 def scale_phase(args: argparse.Namespace, settings: Settings, work: dict[str, tuple[Path, Path]],
