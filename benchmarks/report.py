@@ -34,12 +34,12 @@ def targets(results: dict) -> list[list[object]]:
         rows.append(["seeds: retrieve() p50 ≤ 1.3× bare encode_query", f"{r:.2f}×", _verdict(r <= 1.3)])
         rows.append(["seeds: answer() p50 ≤ 2× bare encode_query", f"{a:.2f}×", _verdict(a <= 2.0)])
     for corpus in results.get("build", {}).values():
-        name, seconds = corpus["corpus"], corpus["rebuild_unchanged_s"]
-        share = model_share(corpus)
+        name, seconds, quiet = corpus["corpus"], corpus["rebuild_unchanged_s"], corpus["quiet_ratio"]
         rows.append([f"{name}: rebuild with nothing changed ≤ 2 s", f"{seconds:.2f} s",
                      _verdict(seconds <= 2)])
-        rows.append([f"{name}: build throughput ≥ 0.9× raw model (model's share of the build)",
-                     f"{share:.2f}× (separate runs: {corpus['throughput_ratio']:.2f}×)", _verdict(share >= 0.9)])
+        rows.append([f"{name}: build throughput ≥ 0.9× raw model (quiet-machine estimate)",
+                     f"{quiet:.2f}× (medians: {corpus['throughput_ratio']:.2f}×; model share "
+                     f"{model_share(corpus):.2f}×)", _verdict(quiet >= 0.9)])
     cmrc = results.get("eval", {}).get("cmrc2018_trial")
     if cmrc:
         hit = {mode: cmrc["retrieval"][mode]["hit@1"] for mode in MODES}
@@ -55,9 +55,9 @@ def targets(results: dict) -> list[list[object]]:
 
 
 def model_share(corpus: dict) -> float:
-    """Build throughput / the model's throughput on the same texts, both inside the same builds: the seconds
-    ``encode_documents`` took inside a build over the build's seconds. Immune to load changing between runs,
-    unlike the ratio to separate raw-encoding runs."""
+    """The seconds ``encode_documents`` took inside a build over the build's seconds: immune to load
+    changing between runs, unlike the ratio to separate raw-encoding runs, but flattered by load that slows
+    the model."""
     return corpus["build_model_s"] / corpus["build_s"] if corpus["build_s"] else 0.0
 
 
@@ -78,17 +78,19 @@ def machine_section(machine: dict) -> str:
 def build_section(build: dict) -> str:
     rows = [[c["corpus"], c["files"], c["chunks"], c["raw_chunks_per_s"], c["build_chunks_per_s"],
              f"{c['throughput_ratio']:.2f}×", c["build_s"], c["build_model_s"], c["build_overhead_s"],
-             f"{model_share(c):.3f}×", c["first_build_chunks_per_s"], c["rebuild_unchanged_s"]]
-            for c in build.values()]
+             f"{model_share(c):.3f}×", f"{c['quiet_ratio']:.3f}×", c["first_build_chunks_per_s"],
+             c["rebuild_unchanged_s"]] for c in build.values()]
     text = table(["corpus", "files", "chunks", "raw model chunks/s", "build chunks/s", "build / raw",
-                  "build s", "model s in build", "other s in build", "model share", "first build chunks/s",
-                  "rebuild unchanged s"], rows)
-    runs = "; ".join(f"{c['corpus']}: raw {c['raw_encode_s_all']} s, builds {c['build_s_all']} s"
-                     for c in build.values())
+                  "build s", "model s in build", "other s in build", "model share", "quiet estimate",
+                  "first build chunks/s", "rebuild unchanged s"], rows)
+    runs = "; ".join(f"{c['corpus']}: raw {c['raw_encode_s_all']} s, builds {c['build_s_all']} s of which "
+                     f"model {c['build_model_s_all']} s" for c in build.values())
     return text + (f"\n\nMedians of {next(iter(build.values()))['repeats']} alternated runs ({runs}). The spread "
-                   "between repeats of the same work shows the load of other processes; \"model share\" "
-                   "(model seconds inside a build / build seconds) compares the two on the same texts at the "
-                   "same moment. The first build of the run also loads jieba's dictionary.")
+                   "between repeats of the same work shows the load of other processes, which slows the model "
+                   "far more than the rest of the build. \"Model share\" is the model's seconds inside a build "
+                   "over the build's; \"quiet estimate\" is the fastest encoding of the texts seen in the run "
+                   "over that plus the median seconds a build spends outside the model (the conservative "
+                   "figure, used for the target). The first build of the run also loads jieba's dictionary.")
 
 
 def query_section(query: dict) -> str:

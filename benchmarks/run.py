@@ -54,7 +54,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--phases", nargs="*", choices=PHASES, default=list(PHASES),
                      help="phases to run (none: only rewrite the Markdown and chart from benchmarks.json)")
-    cli.add_argument("--repeats", type=int, default=2, help="full builds per corpus (default: %(default)s)")
+    cli.add_argument("--repeats", type=int, default=3, help="full builds per corpus (default: %(default)s)")
     cli.add_argument("--rounds", type=int, default=5, help="passes over the questions (default: %(default)s)")
     cli.add_argument("--cold-starts", type=int, default=3, help="fresh processes (default: %(default)s)")
     cli.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="synthetic corpus sizes")

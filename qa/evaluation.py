@@ -47,7 +47,6 @@ from .types import Answer, Hit
 
 KS = (1, 3, 5, 10)
 MODES = ("hybrid", "bm25", "dense")
-BASELINES = ("bm25", "dense")
 # CMRC 2018 evaluate script (v5), sp_char: dropped before EM and F1. "……" is listed there as one
 # two-character item, so the script never matches it when it walks the text character by character.
 CMRC_PUNCTUATION = frozenset("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
