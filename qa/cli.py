@@ -73,6 +73,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_cli(args, _settings(args))
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from .training import run_cli
+
+    return run_cli(args, _settings(args))
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="qa",
                                    description="Offline question answering over Chinese documents.")
@@ -102,9 +108,27 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--questions", help="JSON lines: question, source, answers, evidence")
     source.add_argument("--squad", help="SQuAD-format JSON (e.g. CMRC 2018)")
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument("--gold", action="store_true",
+                          help="with --squad: the reader alone, given each question's own paragraph")
     evaluate.add_argument("--json", dest="json_out", help="write every figure to this file")
     evaluate.add_argument("--no-baselines", action="store_true",
                           help="skip the BM25-only and dense-only runs")
+    train = add("train-reader", "Fine-tune the span reader (CMRC 2018 train by default; hours on a CPU).",
+                cmd_train_reader)
+    from .training import DEFAULT_DATA, TrainConfig
+
+    defaults = TrainConfig()
+    train.add_argument("--data", default=str(DEFAULT_DATA), help="SQuAD-format training file (default: %(default)s)")
+    train.add_argument("--limit", type=int, help="only the first N questions (a smoke run)")
+    train.add_argument("--epochs", type=float, default=defaults.epochs, help="(default: %(default)s)")
+    train.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
+    train.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
+                       help="steps between checkpoints and held-out evaluations (default: %(default)s)")
+    train.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="(default: auto)")
+    train.add_argument("--out", help="where the trained weights go (default: qa/weights)")
+    train.add_argument("--calibrate", action="store_true",
+                       help="only calibrate the exported reader again on the held-out slice")
+    train.add_argument("--work", help="checkpoints and caches (default: ~/.cache/qa/train-reader)")
     return root
 
 

@@ -15,7 +15,7 @@ Two inputs:
   embeds a handful of chunks; its retrieval figures are therefore easier than a full run's.
 
 Each question is asked of the fused retriever and, unless ``--no-baselines``, of BM25 alone and dense alone;
-the baselines' answers are read from their own top passages by the same reader (``extract_answer``).
+the baselines' answers are read from their own top passages by the same reader (``read_answer``).
 Figures are fractions in [0, 1] (CMRC papers print EM/F1 × 100); latencies are milliseconds per call.
 
 >>> cmrc_em("《泡泡堂》", ["泡泡堂"]), cmrc_f1("Nexon公司", ["Nexon"])
@@ -256,7 +256,7 @@ def ask(engine: Engine, case: Case, modes: Sequence[str]) -> Outcome:
     The fused answer is ``engine.answer()`` itself; a baseline's answer is the same reader over that
     baseline's top ``settings.top_k`` passages.
     """
-    from .answering import extract_answer
+    from .answering import read_answer
 
     top_k = engine.settings.top_k
     ranks, predictions, latency = {}, {}, {}
@@ -266,7 +266,8 @@ def ask(engine: Engine, case: Case, modes: Sequence[str]) -> Outcome:
         ranks[mode] = first_hit_rank(hits, case)
         if mode != "hybrid":
             question = clean_question(case.question, engine.settings.max_question_chars)
-            predictions[mode] = _prediction(extract_answer(question, hits[:top_k], engine))
+            predictions[mode] = _prediction(read_answer(question, hits[: engine.settings.reader_passages],
+                                                                   engine))
     answer, latency["answer"] = _timed(lambda: engine.answer(case.question, top_k))
     predictions["hybrid"] = _prediction(answer)
     return Outcome(case, ranks, predictions, latency)
@@ -315,6 +316,8 @@ def answer_figures(outcomes: list[Outcome], mode: str) -> dict[str, float | int]
         "accuracy": share(sum(contains_answer(o.predictions[mode], o.case.answers) for o in answerable)),
         "exact": share(sum(exact_answer(o.predictions[mode], o.case.answers) for o in answerable)),
         "median_answer_chars": float(np.median([len(text) for text in answered])) if answered else 0.0,
+        "wrong": sum(bool(o.predictions[mode]) and not contains_answer(o.predictions[mode], o.case.answers)
+                     for o in answerable) + sum(bool(o.predictions[mode]) for o in unanswerable),
         "correct_abstentions": sum(not o.predictions[mode] for o in unanswerable),
         "unanswerable": len(unanswerable),
         "wrong_abstentions": sum(not o.predictions[mode] for o in answerable),
@@ -447,6 +450,27 @@ def evaluate_squad(args: argparse.Namespace, settings: Settings, paragraphs: lis
             **summarise(outcomes, modes, squad=True), "questions": [o.to_dict() for o in outcomes]}
 
 
+def evaluate_gold(paragraphs: list[Paragraph], cases: list[Case], reader) -> dict:
+    """The reader alone, given each question's own paragraph (search form): CMRC EM/F1 of its best span,
+    never abstaining, and the share it would abstain on at the calibrated threshold."""
+    from .answering import trim
+
+    contexts = {p.source: p.context for p in paragraphs}
+    rows, f1, em, below = [], 0.0, 0.0, 0
+    for case in tqdm(cases, desc="qa eval --gold", unit="question", file=sys.stderr):
+        context = contexts[case.source]
+        spans = reader.read(to_search(case.question), [to_search(context)])
+        prediction = context[slice(*trim(context, spans[0].start, spans[0].end))] if spans else ""
+        f1 += cmrc_f1(prediction, case.answers)
+        em += cmrc_em(prediction, case.answers)
+        below += not spans or spans[0].margin <= reader.threshold
+        rows.append({"id": case.id, "question": case.question, "answers": list(case.answers),
+                     "prediction": prediction, "margin": round(spans[0].margin, 3) if spans else None})
+    n = max(1, len(cases))
+    return {"gold": {"em": em / n, "f1": f1 / n, "below_threshold": below / n, "questions": len(cases)},
+            "questions": rows}
+
+
 def run_cli(args: argparse.Namespace, settings: Settings, embedder=None) -> int:
     """``qa eval``: print the tables, write every figure to ``--json``; ``embedder`` shares a loaded model."""
     modes = ("hybrid",) if args.no_baselines else MODES
@@ -462,13 +486,24 @@ def run_cli(args: argparse.Namespace, settings: Settings, embedder=None) -> int:
     if not cases:
         print(f"qa: no question in {path}", file=sys.stderr)
         return 2
-    if args.squad:
+    if args.squad and args.gold:
+        from .reader import Reader
+
+        report = evaluate_gold(paragraphs, [c for c in cases if c.source], Reader.load(settings.reader_dir,
+                                                                                          precision=settings.precision))
+        gold = report["gold"]
+        print(f"{path.name}: reader given the gold paragraph, {gold['questions']} questions: "
+              f"F1 {100 * gold['f1']:.1f}, EM {100 * gold['em']:.1f}; "
+              f"{100 * gold['below_threshold']:.1f} % below the abstention threshold")
+    elif args.squad:
         report = evaluate_squad(args, settings, paragraphs, cases, modes, embedder)
     else:
         report = evaluate_questions(args, settings, cases, modes, embedder)
     report["settings"] = {"model": settings.model, "top_k": settings.top_k, "candidates": settings.candidates,
-                          "rerank_depth": settings.rerank_depth, "rrf_k": settings.rrf_k}
-    print(format_report(report))
+                          "rerank_depth": settings.rerank_depth, "rrf_k": settings.rrf_k,
+                          "reader_passages": settings.reader_passages, "precision": settings.precision}
+    if "gold" not in report:
+        print(format_report(report))
     if args.json_out:
         text = json.dumps(report, ensure_ascii=False, indent=1) + "\n"
         Path(args.json_out).write_text(text, encoding="utf-8")

@@ -343,6 +343,10 @@ class Embedder:
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension: int = int(get_dim())
 
+    def word_embeddings(self):
+        """The model's word-embedding matrix (a torch tensor), for a reader built over the same weights."""
+        return self._model[0].auto_model.embeddings.word_embeddings.weight.detach()
+
     def _finish(self, vectors: np.ndarray, count: int) -> np.ndarray:
         return np.asarray(vectors, dtype=np.float32).reshape(count, self.dimension)
 

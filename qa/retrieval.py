@@ -61,6 +61,7 @@ class Engine:
         self.segmenter = Segmenter(stored.names)
         self.bm25 = BM25.from_tokens(stored.tokens)
         self._embedder = embedder
+        self._reader = None
         self._lock = threading.Lock()
 
     @property
@@ -77,6 +78,23 @@ class Engine:
                 self._embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
             _check_dimension(self.stored, self.settings, self._embedder)
             return self._embedder
+
+    @property
+    def reader(self):
+        """The trained span reader, loaded on first use; it shares the embedder's word-embedding matrix when
+        both are the builtin model."""
+        embedder = self.embedder
+        with self._lock:
+            if self._reader is None:
+                from .reader import Reader, read_manifest
+
+                settings = self.settings
+                shared = None
+                if read_manifest(settings.reader_dir).get("base_model") == settings.model:
+                    shared = embedder.word_embeddings()
+                self._reader = Reader.load(settings.reader_dir, precision=settings.precision,
+                                           word_embeddings=shared)
+            return self._reader
 
     def dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None = None) -> list[int]:
         """Chunk ids by cosine similarity to the question (search form)."""
@@ -144,11 +162,16 @@ class Engine:
         return (passage + sentence) / 2
 
     def answer(self, question: str, k: int | None = None, sources: list[str] | None = None) -> Answer:
-        """An extracted answer with citations (see ``qa.answering``)."""
-        from .answering import extract_answer
+        """An extracted answer with ``k`` citations; the reader reads the top ``settings.reader_passages``
+        (see ``qa.answering``)."""
+        from .answering import read_answer
 
-        hits = self.retrieve(question, k, sources)
-        return extract_answer(clean_question(question, self.settings.max_question_chars), hits, self)
+        k = max(1, int(k or self.settings.top_k))
+        hits = self.retrieve(question, max(k, self.settings.reader_passages), sources)
+        result = read_answer(clean_question(question, self.settings.max_question_chars),
+                             hits[: self.settings.reader_passages], self)
+        result.citations = (result.citations or hits)[:k] if hits else []
+        return result
 
     def titles(self) -> dict[str, str]:
         """``source -> title`` for every document in the index."""
@@ -162,8 +185,7 @@ class Engine:
         return np.array(rows, dtype=np.int64)
 
     def _hit(self, i: int, score: float) -> Hit:
-        c = self.stored.chunks[i]
-        return Hit(c.source, c.title, c.paragraph, c.start, c.end, c.text, round(float(score), 6))
+        return Hit(self.stored.chunks[i], round(float(score), 6))
 
 
 def _check_dimension(stored: StoredIndex, settings: Settings, embedder) -> None:

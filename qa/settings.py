@@ -13,6 +13,9 @@
 | rerank_depth       | 20                              |                   | fused passages re-ranked on key words |
 | index_type         | auto (flat below 50k chunks)    | QA_INDEX_TYPE     | exact search is fast enough below     |
 | max_question_chars | 200                             |                   | bounds encoding latency               |
+| reader_dir         | <project>/qa/weights            | QA_READER         | the trained span reader (committed)   |
+| reader_passages    | 4                               |                   | top fused passages the reader reads   |
+| precision          | auto (bf16 where the CPU has it)| QA_PRECISION      | 2.7x faster forward passes            |
 | host / port        | 127.0.0.1 / 7860                | QA_HOST / QA_PORT | loopback unless asked otherwise       |
 """
 
@@ -24,6 +27,10 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "multilingual-e5-small"
+# Public data sets are never copied into the project: they are read by path (QA_SHARED, default ../shared).
+SHARED_DIR = Path(os.environ.get("QA_SHARED") or PROJECT_ROOT.parent / "shared").expanduser()
+CMRC_TRAIN = SHARED_DIR / "data" / "cmrc2018_train.json"
+CMRC_TRIAL = SHARED_DIR / "benchmarks" / "cmrc2018_trial.json"
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -51,6 +58,9 @@ class Settings:
     hnsw_m: int = 32
     hnsw_ef_search: int = 384  # 100k chunks: recall@10 0.979 at 1.6 ms (128: 0.855); benchmarks/results
     max_question_chars: int = 200
+    reader_dir: Path = field(default_factory=lambda: _env_path("QA_READER", PROJECT_ROOT / "qa" / "weights"))
+    reader_passages: int = 4
+    precision: str = field(default_factory=lambda: os.environ.get("QA_PRECISION", "auto"))
     host: str = field(default_factory=lambda: os.environ.get("QA_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(os.environ.get("QA_PORT", "7860")))
 

