@@ -110,6 +110,8 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
     evaluate.add_argument("--gold", action="store_true",
                           help="with --squad: the reader alone, given each question's own paragraph")
+    evaluate.add_argument("--traditional", action="store_true",
+                          help="with --gold: convert paragraphs and questions to traditional script first")
     evaluate.add_argument("--json", dest="json_out", help="write every figure to this file")
     evaluate.add_argument("--no-baselines", action="store_true",
                           help="skip the BM25-only and dense-only runs")

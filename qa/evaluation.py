@@ -450,17 +450,22 @@ def evaluate_squad(args: argparse.Namespace, settings: Settings, paragraphs: lis
             **summarise(outcomes, modes, squad=True), "questions": [o.to_dict() for o in outcomes]}
 
 
-def evaluate_gold(paragraphs: list[Paragraph], cases: list[Case], reader) -> dict:
+def evaluate_gold(paragraphs: list[Paragraph], cases: list[Case], reader, traditional: bool = False) -> dict:
     """The reader alone, given each question's own paragraph (search form): CMRC EM/F1 of its best span,
-    never abstaining, and the share it would abstain on at the calibrated threshold."""
+    never abstaining, and the share it would abstain on at the calibrated threshold. With ``traditional``,
+    paragraph and question are first converted to traditional script (OpenCC s2t, DRCD-style) and the
+    prediction, cut from the traditional paragraph, is scored in simplified script."""
     from .answering import trim
+    from .script import to_simplified, to_traditional
 
-    contexts = {p.source: p.context for p in paragraphs}
+    convert = to_traditional if traditional else str
+    contexts = {p.source: convert(p.context) for p in paragraphs}
     rows, f1, em, below = [], 0.0, 0.0, 0
     for case in tqdm(cases, desc="qa eval --gold", unit="question", file=sys.stderr):
         context = contexts[case.source]
-        spans = reader.read(to_search(case.question), [to_search(context)])
+        spans = reader.read(to_search(convert(case.question)), [to_search(context)])
         prediction = context[slice(*trim(context, spans[0].start, spans[0].end))] if spans else ""
+        prediction = to_simplified(prediction) if traditional else prediction
         f1 += cmrc_f1(prediction, case.answers)
         em += cmrc_em(prediction, case.answers)
         below += not spans or spans[0].margin <= reader.threshold
@@ -489,10 +494,11 @@ def run_cli(args: argparse.Namespace, settings: Settings, embedder=None) -> int:
     if args.squad and args.gold:
         from .reader import Reader
 
-        report = evaluate_gold(paragraphs, [c for c in cases if c.source], Reader.load(settings.reader_dir,
-                                                                                          precision=settings.precision))
+        reader = Reader.load(settings.reader_dir, precision=settings.precision)
+        report = evaluate_gold(paragraphs, [c for c in cases if c.source], reader, args.traditional)
         gold = report["gold"]
-        print(f"{path.name}: reader given the gold paragraph, {gold['questions']} questions: "
+        script = " (converted to traditional script)" if args.traditional else ""
+        print(f"{path.name}{script}: reader given the gold paragraph, {gold['questions']} questions: "
               f"F1 {100 * gold['f1']:.1f}, EM {100 * gold['em']:.1f}; "
               f"{100 * gold['below_threshold']:.1f} % below the abstention threshold")
     elif args.squad:

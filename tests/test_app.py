@@ -13,7 +13,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from qa import Answer, Hit, load
+from qa import Answer, Chunk, Hit, load
 from qa.script import to_simplified
 from qa.settings import PROJECT_ROOT
 
@@ -157,7 +157,7 @@ def made_answer(index, question: str, answer: str) -> Answer:
     """An answer to ``question`` whose span is the first ``answer`` in the seed report."""
     document = index.documents[SOURCE]
     start = document.text.index(answer)
-    hits = [Hit(SOURCE, document.title, document.paragraph_at(a), a, b, document.text[a:b], 1.0)
+    hits = [Hit(Chunk(SOURCE, document.title, document.paragraph_at(a), a, b, document.text[a:b]), 1.0)
             for a, b in ((start - 40, start + 60), (0, 50))]
     return Answer(question, True, answer, "全年总收入1.99亿元,其中一般公共预算财政拨款收入1.85亿元,", SOURCE,
                   document.title, document.paragraph_at(start), start, start + len(answer), hits)
