@@ -14,11 +14,49 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections import Counter
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from .reading import PAGE_BREAK, join_wrapped
 from .script import to_search, to_simplified
 from .types import Document
+
+# CJK Radicals Supplement → the unified ideograph drawn the same (Unicode's EquivalentUnifiedIdeograph.txt,
+# 14.0; NFKC maps only two of them). PDF text layers give these for ordinary characters when a font
+# shares one glyph between a radical and its ideograph (民 comes out as U+2EA0, 长 as U+2ED3).
+_RADICALS_SUPPLEMENT = """
+2E81 5382 2E82 4E5B 2E83 4E5A 2E84 4E59 2E85 4EBB 2E86 5182 2E87 20628 2E88 5200 2E89 5202 2E8A 535C
+2E8B 353E 2E8C 5C0F 2E8D 5C0F 2E8E 5140 2E8F 5C23 2E90 5C22 2E91 21BC2 2E92 5DF3 2E93 5E7A 2E94 5F51
+2E95 5F50 2E96 5FC4 2E97 5FC3 2E98 624C 2E99 6535 2E9B 65E1 2E9C 65E5 2E9D 6708 2E9E 6B7A 2E9F 6BCD
+2EA0 6C11 2EA1 6C35 2EA2 6C3A 2EA3 706C 2EA4 722B 2EA5 722B 2EA6 4E2C 2EA7 725B 2EA8 72AD 2EA9 738B
+2EAA 24D14 2EAB 76EE 2EAC 793A 2EAD 793B 2EAE 25AD7 2EAF 7CF9 2EB0 7E9F 2EB1 7F53 2EB2 7F52 2EB3 34C1
+2EB4 5197 2EB5 2626B 2EB6 7F8A 2EB7 2634C 2EB8 2634B 2EB9 8002 2EBA 8080 2EBB 807F 2EBC 8089 2EBD 26951
+2EBE 8279 2EBF 8279 2EC0 8279 2EC1 864E 2EC2 8864 2EC3 8980 2EC4 897F 2EC5 89C1 2EC6 89D2 2EC7 278B2
+2EC8 8BA0 2EC9 8D1D 2ECA 27FB7 2ECB 8F66 2ECC 8FB6 2ECD 8FB6 2ECE 8FB6 2ECF 9091 2ED0 9485 2ED1 9577
+2ED2 9578 2ED3 957F 2ED4 95E8 2ED5 28E0F 2ED6 961D 2ED7 96E8 2ED8 9752 2ED9 97E6 2EDA 9875 2EDB 98CE
+2EDC 98DE 2EDD 98DF 2EDE 2967F 2EDF 98E0 2EE0 9963 2EE1 29810 2EE2 9A6C 2EE3 9AA8 2EE4 9B3C 2EE5 9C7C
+2EE6 9E1F 2EE7 5364 2EE8 9EA6 2EE9 9EC4 2EEA 9EFE 2EEB 6589 2EEC 9F50 2EED 6B6F 2EEE 9F7F 2EEF 7ADC
+2EF0 9F99 2EF1 9F9C 2EF2 4E80 2EF3 9F9F
+"""
+
+
+def _radical_table() -> dict[int, str]:
+    """Kangxi radicals (by NFKC) and CJK Radicals Supplement (by the table above) → ideographs, one
+    character each, so a text keeps its length."""
+    table = {}
+    for code in range(0x2F00, 0x2FE0):
+        ideograph = unicodedata.normalize("NFKC", chr(code))
+        if len(ideograph) == 1 and ideograph != chr(code):
+            table[code] = ideograph
+    codes = _RADICALS_SUPPLEMENT.split()
+    table.update({int(radical, 16): chr(int(ideograph, 16)) for radical, ideograph in zip(codes[::2], codes[1::2],
+                                                                                          strict=True)})
+    return table
+
+
+_RADICALS = _radical_table()
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
@@ -230,33 +268,94 @@ def choose_title(lines: list[str], html_title: str) -> str:
     return opening[:40]
 
 
+@dataclass
+class _Line:
+    """A line of the text and ``(offset in the line, page)`` where each page's part of it starts."""
+
+    text: str
+    page_starts: list[tuple[int, int]]
+
+
+def normalise_radicals(text: str) -> str:
+    """Kangxi and supplement radicals (⼯⽔⺠, from PDF text layers) as the ordinary characters (工水民);
+    one character for one, so offsets are kept."""
+    return text.translate(_RADICALS)
+
+
+def split_pages(raw: str) -> tuple[list[_Line], int]:
+    """The lines of ``raw`` with white space collapsed and watermarks removed, each with its pages, and
+    the number of pages. ``PAGE_BREAK`` starts a new page; inside a line (a paragraph running on over a
+    page break) it keeps the line whole, and the new page starts within the line."""
+    pages = [raw_line.split(PAGE_BREAK) for raw_line in raw.split("\n")]
+    pieces = remove_watermarks([" ".join(piece.split()) for line_pieces in pages for piece in line_pieces])
+    lines: list[_Line] = []
+    page, taken = 1, 0
+    for line_pieces in pages:
+        line = _Line("", [])
+        for index in range(len(line_pieces)):
+            page += index > 0
+            piece = pieces[taken + index].strip()
+            if piece:
+                line.text = join_wrapped(line.text, piece)
+                line.page_starts.append((len(line.text) - len(piece), page))
+        taken += len(line_pieces)
+        lines.append(line)
+    return lines, page
+
+
+def page_offsets(lines: list[_Line], page_count: int) -> list[int]:
+    """Where each page starts in ``"\\n".join(line.text for line in lines)``; a page with no text left
+    starts where the text of the next page does."""
+    starts: list[int | None] = [None] * page_count
+    offset = 0
+    for line in lines:
+        for position, page in line.page_starts:
+            if starts[page - 1] is None:
+                starts[page - 1] = offset + position
+        offset += len(line.text) + 1
+    following = max(0, offset - 1)
+    for index in reversed(range(page_count)):
+        if starts[index] is None:
+            starts[index] = following
+        following = starts[index]
+    return starts
+
+
 def clean_text(source: str, raw: str, sha256: str = "", suffix: str = "") -> Document:
-    """Turn decoded file text into a ``Document`` (text, aligned search form, paragraphs, metadata)."""
+    """Turn decoded file text into a ``Document`` (text, aligned search form, paragraphs, pages, metadata).
+
+    Radicals are normalised first; a PDF (``suffix`` ".pdf") or a text with ``PAGE_BREAK`` gets page offsets.
+    """
+    raw = normalise_radicals(raw)
     html_title = ""
     if suffix in (".html", ".htm") or looks_like_html(raw):
         raw, html_title = html_to_text(raw)
     else:
         raw = html.unescape(raw) if "&" in raw and re.search(r"&(?:#\d+|[a-z]+);", raw) else raw
     raw = remove_pinyin(raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u200b", ""))
-    lines = remove_watermarks([" ".join(line.split()) for line in raw.split("\n")])
+    paged = suffix == ".pdf" or PAGE_BREAK in raw
+    lines, page_count = split_pages(raw)
     metadata: dict[str, str] = {}
-    kept: list[str] = []
-    for line in (line.strip() for line in lines):
-        if not line:
+    kept: list[_Line] = []
+    for line in lines:
+        if not line.text:
             continue
-        editor = _EDITOR.match(to_simplified(line))
+        editor = _EDITOR.match(to_simplified(line.text))
         if editor:
-            metadata.setdefault("editor", line[editor.start("name"):editor.end("name")].strip())
-        elif not (is_chrome(line) or is_keyword_junk(line)):
+            metadata.setdefault("editor", line.text[editor.start("name"):editor.end("name")].strip())
+        elif not (is_chrome(line.text) or is_keyword_junk(line.text)):
             kept.append(line)
-    kept = drop_repeated_short_lines(kept)
-    metadata = {**header_metadata(kept), **metadata}
-    title = choose_title(kept, remove_pinyin(html_title))
+    survivors = set(drop_repeated_short_lines([line.text for line in kept]))
+    kept = [line for line in kept if line.text in survivors]
+    texts = [line.text for line in kept]
+    metadata = {**header_metadata(texts), **metadata}
+    title = choose_title(texts, remove_pinyin(html_title))
     if title:
         metadata["title"] = title
-    text = "\n".join(kept)
+    text = "\n".join(texts)
     paragraphs, offset = [], 0
-    for line in kept:
+    for line in texts:
         paragraphs.append((offset, offset + len(line)))
         offset += len(line) + 1
-    return Document(source, title, text, to_search(text), paragraphs, metadata, sha256)
+    pages = page_offsets(kept, page_count) if paged else []
+    return Document(source, title, text, to_search(text), paragraphs, metadata, sha256, pages)

@@ -1,25 +1,60 @@
-"""Finding and decoding the corpus files.
+"""Finding the corpus files and turning them into text: decoding text files, extracting PDF and Word files.
 
 >>> text, encoding, warnings = decode("乡村振兴".encode("gbk"))
 >>> text, encoding
 ('乡村振兴', 'gb18030')
+
+A PDF's pages are separated by ``PAGE_BREAK`` (a form feed), which cleaning turns into page numbers; its
+lines are joined back into paragraphs by their position on the page. A Word file gives its paragraphs
+(headings included) and each table row as one line, ``| cell | cell |``.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import os
+import re
 import stat
+import statistics
+import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
+import docx
+import pdfplumber
+from docx.opc.exceptions import PackageNotFoundError
+from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+from pdfplumber.utils.exceptions import PdfminerException
+
+TEXT_SUFFIXES = (".txt", ".md", ".html", ".htm")
+DOCUMENT_SUFFIXES = (".pdf", ".docx")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + DOCUMENT_SUFFIXES
+PAGE_BREAK = "\f"
 MAX_REPLACED_FRACTION = 0.01  # more invalid bytes than this means the file is not text
 MIN_COMMON_SHARE = 0.1  # real Chinese prose has ~40 % of its characters in _COMMON; garbage has ~1 %
 SHARE_SAMPLE_CHARS = 100_000  # the share is measured on this many characters: enough, and bounded
 MAX_FILE_CHARS = 200_000  # default cap on the characters indexed per file (Settings.max_file_chars)
 _BYTES_PER_CHAR = 4  # at most, in every supported encoding: a cap of N characters reads 4 N + 4 bytes
+_PDF_MAGIC = b"%PDF-"
+_PDF_HEADER_BYTES = 1024  # the PDF header may follow some junk, within the first kilobyte
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .doc files and encrypted .docx files
+_SENTENCE_END = tuple("。！？!?；;：:…")
+# PDF line joining, in font sizes (ems): a line wrapped before a number or a word that would not fit ends
+# up to a few ems short of the right edge; a sentence end that leaves a line short ends the paragraph.
+_WRAP_SLACK_EMS = 4.0
+_ENDED_SLACK_EMS = 1.5
+_INDENT_EMS = 0.5
+_PARAGRAPH_GAP_EMS = 0.5
+_SIZE_CHANGE = 0.15
+_PAGE_NUMBER = re.compile(r"[-–—\s]*(?:第?\s*\d+\s*页?(?:\s*[/,，]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+)[-–—\s]*")
+_LISTED_PAGES = 10
+# A space is a space the writer drew, or a gap of half an em: word processors set a narrower gap between
+# Chinese and Latin letters or digits ("2023年" looks like "2023 年") that is no space in the text.
+_WORD_GAP_EMS = 0.5
 _BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"\x7fELF")
 # The commonest Chinese characters in both scripts: text decoded with the wrong codec has few of them.
 _COMMON = set(
@@ -29,6 +64,9 @@ _COMMON = set(
     "變條隻沒結解問意建月公無系軍很情者最立代想已通並提直題黨程展五果料象員革位入常文總次品式活設及管特件長求老頭"
     "這個們國時來為對會發動說產種麼後經進們實體機當點從業還與關開東計區員設務鄉鎮村黨組織發傳統農業"
 )
+
+
+logging.getLogger("pdfminer").setLevel(logging.ERROR)  # it warns about every odd font (Chromium's PDFs)
 
 
 class UnreadableFile(Exception):
@@ -102,13 +140,15 @@ def hash_file(path: Path) -> str:
 
 
 def read_source(path: Path, corpus_dir: Path, max_chars: int | None = None) -> SourceFile:
-    """Read and decode one file; raises ``UnreadableFile`` with the reason.
+    """Read one file as text; raises ``UnreadableFile`` with the reason.
 
-    With ``max_chars``, at most that many characters are kept (cut at a line break when one is near),
-    with a warning, and only the bytes that can hold them are read and decoded; the hash is always
-    of the whole file.
+    Text files are decoded; PDF and Word files are extracted. With ``max_chars``, at most that many
+    characters are kept (cut at a line break when one is near), with a warning, and only the part of the
+    file that can hold them is decoded or extracted; the hash is always of the whole file.
     """
     relative = path.relative_to(corpus_dir).as_posix()
+    if path.suffix.lower() in DOCUMENT_SUFFIXES:
+        return _read_document(path, relative, max_chars)
     limit = None if max_chars is None else _BYTES_PER_CHAR * max_chars + _BYTES_PER_CHAR
     try:
         with open(path, "rb") as handle:
@@ -121,12 +161,213 @@ def read_source(path: Path, corpus_dir: Path, max_chars: int | None = None) -> S
     except OSError as error:
         raise UnreadableFile(f"cannot be read ({error.strerror or error})") from error
     text, encoding, warnings = decode(data, complete=size == len(data))
-    if max_chars is not None and (len(text) > max_chars or size > len(data)):
-        cut = text.rfind("\n", 0, max_chars + 1)
-        text = text[: cut if cut > 0.9 * max_chars else max_chars]
-        warnings.append(f"{size / 1e6:.1f} MB: only the first {len(text):,} characters are indexed "
-                        f"(limit max_file_chars = {max_chars:,})")
-    return SourceFile(relative, path, digest.hexdigest(), text, encoding, warnings)
+    text, cut = _capped(text, max_chars, size, more=size > len(data))
+    return SourceFile(relative, path, digest.hexdigest(), text, encoding, warnings + cut)
+
+
+def _capped(text: str, max_chars: int | None, size: int, more: bool = False) -> tuple[str, list[str]]:
+    """``text`` cut to ``max_chars`` (at a line break when one is near) when it is longer or ``more`` of
+    the file was left unread, with the warning saying so; ``size`` is the file's size in bytes."""
+    if max_chars is None or (len(text) <= max_chars and not more):
+        return text, []
+    cut = text.rfind("\n", 0, max_chars + 1)
+    text = text[: cut if cut > 0.9 * max_chars else max_chars]
+    return text, [f"{size / 1e6:.1f} MB: only the first {len(text):,} characters are indexed "
+                  f"(limit max_file_chars = {max_chars:,})"]
+
+
+def _read_document(path: Path, relative: str, max_chars: int | None) -> SourceFile:
+    """Extract a PDF or Word file (``DOCUMENT_SUFFIXES``); raises ``UnreadableFile`` with the reason."""
+    try:
+        size = path.stat().st_size
+        sha256 = hash_file(path) if size else ""
+    except OSError as error:
+        raise UnreadableFile(f"cannot be read ({error.strerror or error})") from error
+    if not size:
+        raise UnreadableFile("empty file")
+    suffix = path.suffix.lower()
+    text, warnings = _EXTRACTORS[suffix](path, max_chars)
+    text, cut = _capped(text, max_chars, size)
+    return SourceFile(relative, path, sha256, text, suffix.lstrip("."), warnings + cut)
+
+
+def join_wrapped(before: str, after: str) -> str:
+    """Two pieces of one line that a page or a line wrap split (see ``wrap_separator``)."""
+    return before + wrap_separator(before, after) + after
+
+
+def wrap_separator(before: str, after: str) -> str:
+    """What goes between the two pieces of a wrapped line: a space only between two Latin letters or
+    digits (Chinese has no spaces between words)."""
+    if before[-1:].isascii() and before[-1:].isalnum() and after[:1].isascii() and after[:1].isalnum():
+        return " "
+    return ""
+
+
+@dataclass
+class _Layout:
+    """Where a PDF's body text runs: its left and right edges, its font size and its usual line gap."""
+
+    left: float
+    right: float
+    em: float
+    gap: float
+
+    @classmethod
+    def measure(cls, pages: list[list[dict]]) -> _Layout:
+        lines = [line for page in pages for line in page]
+        lefts = [round(line["x0"]) for line in lines]
+        rights = sorted(line["x1"] for line in lines)
+        em = statistics.median(line["bottom"] - line["top"] for line in lines)
+        gaps = [below["top"] - above["bottom"] for page in pages for above, below in pairwise(page)]
+        gaps = [gap for gap in gaps if gap > 0]
+        return cls(left=statistics.mode(lefts), right=rights[int(0.9 * (len(rights) - 1))], em=em,
+                   gap=statistics.median(gaps) if gaps else em / 2)
+
+    def continues(self, above: dict, below: dict, same_page: bool = True) -> bool:
+        """True when ``below`` carries on the paragraph of ``above``: ``above`` runs to the right edge
+        (less slack where the line ends with a word that would not fit, little where it ends a
+        sentence), ``below`` starts at the left edge (a first-line indent starts a paragraph), both are
+        set in the same size (a heading is larger) and no extra space parts them."""
+        size_above, size_below = above["bottom"] - above["top"], below["bottom"] - below["top"]
+        slack = _ENDED_SLACK_EMS if above["text"].endswith(_SENTENCE_END) else _WRAP_SLACK_EMS
+        full = above["x1"] >= self.right - slack * size_above
+        flush_left = below["x0"] <= self.left + _INDENT_EMS * self.em
+        same_size = abs(size_above - size_below) <= _SIZE_CHANGE * max(size_above, size_below)
+        close = not same_page or below["top"] - above["bottom"] <= self.gap + _PARAGRAPH_GAP_EMS * self.em
+        return full and flush_left and same_size and close
+
+
+def pdf_text(path: Path, max_chars: int | None = None) -> tuple[str, list[str]]:
+    """The text layer of a PDF and warnings: pages separated by ``PAGE_BREAK``, lines joined into
+    paragraphs, page numbers at the top or bottom of a page left out. Pages are read until more than
+    ``max_chars`` characters are found. Raises ``UnreadableFile`` when no text can be had."""
+    with open(path, "rb") as handle:
+        if _PDF_MAGIC not in handle.read(_PDF_HEADER_BYTES):
+            raise UnreadableFile("not a valid PDF file")
+    # pdfminer raises many kinds of errors on damaged files (syntax, streams, fonts): each is a reason
+    try:
+        with pdfplumber.open(path) as pdf:
+            pages, warnings = _pdf_pages(pdf, max_chars)
+    except PdfminerException as error:
+        raise UnreadableFile(_pdf_problem(error.args[0] if error.args else error)) from error
+    except Exception as error:
+        raise UnreadableFile(_pdf_problem(error)) from error
+    if not any(pages):
+        raise UnreadableFile("PDF has no text layer (scanned image?); OCR is not supported")
+    return _pdf_paragraphs(pages), warnings
+
+
+def _pdf_pages(pdf: pdfplumber.PDF, max_chars: int | None) -> tuple[list[list[dict]], list[str]]:
+    """The text lines of each page (``text``, ``x0``, ``x1``, ``top``, ``bottom``) and warnings."""
+    pages: list[list[dict]] = []
+    damaged: list[int] = []
+    characters = 0
+    for number, page in enumerate(pdf.pages, 1):
+        try:
+            lines = page.extract_text_lines(return_chars=False, keep_blank_chars=True,
+                                            x_tolerance_ratio=_WORD_GAP_EMS)
+        except Exception:  # one damaged page content stream: the other pages are still read
+            lines = []
+            damaged.append(number)
+        page.close()
+        pages.append(_without_page_number(lines))
+        characters += sum(len(line["text"]) for line in lines)
+        if max_chars is not None and characters > max_chars:
+            break
+    warnings = [f"page(s) {_numbers(damaged)} could not be read"] if damaged else []
+    blank = [number for number, lines in enumerate(pages, 1) if not lines and number not in damaged]
+    if blank and len(blank) < len(pages):
+        warnings.append(f"page(s) {_numbers(blank)} of {len(pages)} have no text (scanned images?)")
+    return pages, warnings
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:_LISTED_PAGES])) + (" …" if len(numbers) > _LISTED_PAGES else "")
+
+
+def _without_page_number(lines: list[dict]) -> list[dict]:
+    """A page's lines without a page number standing alone at its top or bottom ("- 3 -", "第3页 共10页")."""
+    if lines and _PAGE_NUMBER.fullmatch(lines[-1]["text"]):
+        lines = lines[:-1]
+    if lines and _PAGE_NUMBER.fullmatch(lines[0]["text"]):
+        lines = lines[1:]
+    return lines
+
+
+def _pdf_paragraphs(pages: list[list[dict]]) -> str:
+    """The pages' lines as paragraphs, one per line of text, pages separated by ``PAGE_BREAK``; a
+    paragraph that runs on over a page break holds the ``PAGE_BREAK`` inside its line."""
+    layout = _Layout.measure(pages)
+    parts: list[str] = []
+    above = None
+    for number, lines in enumerate(pages):
+        if number:
+            runs_on = above is not None and bool(lines) and layout.continues(above, lines[0], same_page=False)
+            parts.append(PAGE_BREAK if runs_on else "\n" + PAGE_BREAK)
+        for index, line in enumerate(lines):
+            if index:
+                before = lines[index - 1]
+                runs_on = layout.continues(before, line)
+                parts.append(wrap_separator(before["text"], line["text"]) if runs_on else "\n")
+            parts.append(line["text"])
+        above = lines[-1] if lines else None
+    return "".join(parts)
+
+
+def _pdf_problem(error: BaseException) -> str:
+    """The reason a PDF cannot be read, for the list of skipped files."""
+    if isinstance(error, PDFPasswordIncorrect):
+        return "PDF is encrypted (it needs a password to open)"
+    if isinstance(error, PDFEncryptionError):
+        return "PDF is encrypted with an unsupported method"
+    detail = str(error).strip() or type(error).__name__
+    return f"PDF is damaged or incomplete ({detail[:80]})"
+
+
+def docx_text(path: Path, max_chars: int | None = None) -> tuple[str, list[str]]:
+    """The text of a Word (.docx) file: one paragraph per line (headings included), each table row as
+    one line ``| cell | cell |``; read until more than ``max_chars`` characters are found."""
+    with open(path, "rb") as handle:
+        if handle.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
+            raise UnreadableFile("Word file is encrypted or in the old .doc format (save it as .docx)")
+    # python-docx raises many kinds of errors on damaged files (zip, XML, missing parts): each is a reason
+    try:
+        lines, characters = [], 0
+        for line in _docx_lines(docx.Document(str(path))):
+            lines.append(line)
+            characters += len(line) + 1
+            if max_chars is not None and characters > max_chars:
+                break
+    except (PackageNotFoundError, zipfile.BadZipFile) as error:
+        raise UnreadableFile("not a valid Word (.docx) file") from error
+    except Exception as error:
+        detail = str(error).strip() or type(error).__name__
+        raise UnreadableFile(f"not a valid Word (.docx) file ({detail[:80]})") from error
+    return "\n".join(lines), []
+
+
+def _docx_lines(document) -> Iterator[str]:
+    """Paragraphs and table rows in reading order."""
+    for block in document.iter_inner_content():
+        if isinstance(block, docx.table.Table):
+            yield from _table_rows(block)
+        else:
+            yield block.text
+
+
+def _table_rows(table: docx.table.Table) -> Iterator[str]:
+    """Each row as ``| cell | cell |``; a cell spanning several columns is given once."""
+    for row in table.rows:
+        cells = row.cells
+        texts = [" ".join(cell.text.split()) for index, cell in enumerate(cells)
+                 if index == 0 or cell is not cells[index - 1]]
+        if any(texts):
+            yield "| " + " | ".join(texts) + " |"
+
+
+_EXTRACTORS: dict[str, Callable[[Path, int | None], tuple[str, list[str]]]] = {".pdf": pdf_text,
+                                                                                ".docx": docx_text}
 
 
 def _decode_bytes(data: bytes, codec: str, errors: str, complete: bool) -> str:

@@ -12,7 +12,9 @@ class Document:
 
     ``text`` is what is shown and cited; ``search`` has exactly the same length (simplified script,
     half-width forms), so an offset found in one points at the same characters in the other.
-    ``paragraphs`` are ``(start, end)`` offsets into ``text``, in reading order.
+    ``paragraphs`` are ``(start, end)`` offsets into ``text``, in reading order. ``pages`` holds the
+    offset in ``text`` where each page starts (page 1 first; a page without text starts where the next
+    one does); it is empty for documents without pages (text, HTML, Word).
     """
 
     source: str
@@ -22,11 +24,18 @@ class Document:
     paragraphs: list[tuple[int, int]]
     metadata: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
+    pages: list[int] = field(default_factory=list)
 
     def paragraph_at(self, offset: int) -> int:
         """The 1-based number of the paragraph holding ``offset``."""
         starts = [start for start, _ in self.paragraphs]
         return max(1, bisect.bisect_right(starts, offset))
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based number of the page holding ``offset`` (for 第N页), or None without pages."""
+        if not self.pages:
+            return None
+        return max(1, bisect.bisect_right(self.pages, offset))
 
 
 @dataclass

@@ -141,10 +141,11 @@ def test_discover_finds_supported_files_and_names_the_rest(tmp_path: Path) -> No
     (tmp_path / "sub").mkdir()
     (tmp_path / ".hidden").mkdir()
     shutil.copy(SEEDS / SIMPLIFIED, tmp_path / "b.txt")
-    for name in ("a.md", "sub/c.html", "sub/d.htm", ".hidden/e.txt", ".f.txt", "g.pdf", "h"):
+    for name in ("a.md", "sub/c.html", "sub/d.htm", ".hidden/e.txt", ".f.txt", "g.doc", "h", "i.PDF", "j.docx"):
         (tmp_path / name).write_text("乡村振兴。", encoding="utf-8")
     found, skipped = discover(tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.md", "b.txt", "sub/c.html", "sub/d.htm"]
-    assert sorted(source for source, _ in skipped) == ["g.pdf", "h"]
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.md", "b.txt", "i.PDF", "j.docx", "sub/c.html",
+                                                                   "sub/d.htm"]
+    assert sorted(source for source, _ in skipped) == ["g.doc", "h"]
     assert all("unsupported file type" in reason for _, reason in skipped)
-    assert dict(skipped)["g.pdf"].endswith("'.pdf'")
+    assert dict(skipped)["g.doc"].endswith("'.doc'")
