@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Sequence
 
+from .conversation import Turn
 from .retrieval import Engine, load
 from .settings import Settings
 from .store import EmptyCorpus, IndexProblem, build, read_manifest, stale_reason
 from .types import Answer, Chunk, Document, Hit
 
-__all__ = ["Answer", "Chunk", "Document", "EmptyCorpus", "Engine", "Hit", "IndexProblem", "Settings",
+__all__ = ["Answer", "Chunk", "Document", "EmptyCorpus", "Engine", "Hit", "IndexProblem", "Settings", "Turn",
            "answer", "build", "default_engine", "load", "retrieve"]
 
 _default: Engine | None = None
@@ -53,6 +55,8 @@ def retrieve(question: str, k: int = 5, sources: list[str] | None = None) -> lis
     return default_engine().retrieve(question, k, sources)
 
 
-def answer(question: str, k: int = 5, sources: list[str] | None = None) -> Answer:
-    """The extracted answer to ``question`` from the default index."""
-    return default_engine().answer(question, k, sources)
+def answer(question: str, k: int = 5, sources: list[str] | None = None,
+           history: Sequence[Turn | Answer | dict] = ()) -> Answer:
+    """The extracted answer to ``question`` from the default index; ``history`` holds the conversation's
+    earlier turns (their ``Answer``s), so a follow-up such as "那2021年呢？" keeps its subject."""
+    return default_engine().answer(question, k, sources, history)

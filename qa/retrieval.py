@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
@@ -24,6 +25,7 @@ import numpy as np
 
 from .bm25 import BM25
 from .chunking import sentence_spans
+from .conversation import Turn
 from .script import to_search
 from .settings import Settings
 from .store import IndexProblem, StoredIndex, load_index
@@ -161,15 +163,24 @@ class Engine:
                         for a, b in sentence_spans(document.text, chunk.start, chunk.end)), default=0.0)
         return (passage + sentence) / 2
 
-    def answer(self, question: str, k: int | None = None, sources: list[str] | None = None) -> Answer:
+    def answer(self, question: str, k: int | None = None, sources: list[str] | None = None,
+               history: Sequence[Turn | Answer | dict] = ()) -> Answer:
         """An extracted answer with ``k`` citations; the reader reads the top ``settings.reader_passages``
-        (see ``qa.answering``)."""
+        (see ``qa.answering``). ``history`` holds the earlier turns of a conversation, oldest first (their
+        ``Answer``s, ``Turn``s or ``{"question", "source"}`` dicts): a follow-up that leaves out its subject
+        takes it, and the document it was answered from, from them (``qa.conversation``)."""
         from .answering import read_answer
+        from .conversation import understand
 
         k = max(1, int(k or self.settings.top_k))
-        hits = self.retrieve(question, max(k, self.settings.reader_passages), sources)
-        result = read_answer(clean_question(question, self.settings.max_question_chars),
-                             hits[: self.settings.reader_passages], self)
+        question = clean_question(question, self.settings.max_question_chars)
+        understood = understand(question, [as_turn(turn) for turn in history], self.segmenter, self.titles())
+        if sources is None and understood.sources is not None:
+            sources = understood.sources
+        hits = self.retrieve(understood.question, max(k, self.settings.reader_passages), sources)
+        result = read_answer(understood.question, hits[: self.settings.reader_passages], self)
+        result.question = question
+        result.understood = understood.question if understood.rewritten() else ""
         result.citations = (result.citations or hits)[:k] if hits else []
         return result
 
@@ -186,6 +197,16 @@ class Engine:
 
     def _hit(self, i: int, score: float) -> Hit:
         return Hit(self.stored.chunks[i], round(float(score), 6))
+
+
+def as_turn(turn: Turn | Answer | dict) -> Turn:
+    """An earlier exchange as a ``Turn``: an ``Answer`` gives its question as understood and, when it was
+    answered, its source; a dict gives ``question`` and ``source``."""
+    if isinstance(turn, Turn):
+        return turn
+    if isinstance(turn, Answer):
+        return Turn(turn.understood or turn.question, turn.source if turn.found else None)
+    return Turn(str(turn.get("question") or ""), turn.get("source") or None)
 
 
 def _check_dimension(stored: StoredIndex, settings: Settings, embedder) -> None:
