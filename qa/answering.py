@@ -51,7 +51,7 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
     return Answer(
         question=question, found=True, text=in_script_of(question, document, start, end),
         sentence=sentence_around(document, start, end), source=document.source, title=document.title,
-        paragraph=document.paragraph_at(start), start=start, end=end,
+        paragraph=document.paragraph_at(start), page=document.page_at(start), start=start, end=end,
         citations=[hit] + [h for h in hits if h is not hit], score=confidence,
     )
 

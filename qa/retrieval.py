@@ -30,7 +30,7 @@ from .script import to_search
 from .settings import Settings
 from .store import IndexProblem, StoredIndex, load_index
 from .terms import Segmenter, adjacent_pairs, coverage, key_terms, phrase_coverage, term_weights
-from .types import Answer, Hit
+from .types import Answer, Chunk, Hit
 
 RERANK_RRF_WEIGHT = 0.2  # coverage decides; fusion breaks near-ties (measured: docs/architecture.md)
 PHRASE_WEIGHT = 0.3
@@ -181,8 +181,24 @@ class Engine:
         result = read_answer(understood.question, hits[: self.settings.reader_passages], self)
         result.question = question
         result.understood = understood.question if understood.rewritten() else ""
-        result.citations = (result.citations or hits)[:k] if hits else []
+        result.citations = self.per_paragraph(result.citations or hits)[:k] if hits else []
         return result
+
+    def per_paragraph(self, hits: list[Hit]) -> list[Hit]:
+        """One citation per paragraph, in the order of first appearance: hits that start in the same
+        paragraph of the same document are merged into one that covers them all (best score kept)."""
+        merged: dict[tuple[str, int], Hit] = {}
+        for hit in hits:
+            key = (hit.source, hit.paragraph)
+            if key not in merged:
+                merged[key] = hit
+                continue
+            first = merged[key]
+            start, end = min(first.start, hit.start), max(first.end, hit.end)
+            text = self.documents[hit.source].text[start:end]
+            chunk = Chunk(hit.source, hit.title, hit.paragraph, start, end, text)
+            merged[key] = Hit(chunk, max(first.score, hit.score))
+        return list(merged.values())
 
     def titles(self) -> dict[str, str]:
         """``source -> title`` for every document in the index."""

@@ -89,7 +89,8 @@ class Hit:
 class Answer:
     """An extracted answer. ``text`` is a span of the source (in the question's script); ``score`` is the
     reader's confidence in [0, 1] that it is right; ``understood`` is the question as answered when a
-    follow-up took words from the conversation ("" otherwise). When ``found`` is False, ``citations`` holds
+    follow-up took words from the conversation ("" otherwise); ``page`` is the source page for paged
+    documents (PDF). ``citations`` has one entry per paragraph. When ``found`` is False, ``citations`` holds
     the closest passages and ``message`` says why."""
 
     question: str
@@ -105,6 +106,7 @@ class Answer:
     message: str = ""
     score: float = 0.0
     understood: str = ""
+    page: int | None = None
 
     def to_dict(self) -> dict:
         return {**{name: value for name, value in asdict(self).items() if name != "citations"},
