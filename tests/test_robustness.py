@@ -178,7 +178,7 @@ def test_every_bad_file_is_listed_with_its_reason(messy):
         "blank.md": "empty file",
         "picture.txt": "binary data",
         "picture.png": "unsupported file type '.png'",
-        "report.docx": "unsupported file type '.docx'",
+        "report.docx": "not a valid Word (.docx) file",
         "table.csv": "unsupported file type '.csv'",
         "README": "unsupported file type 'README'",
         "dangling.txt": "cannot be read (No such file or directory)",
