@@ -2,8 +2,8 @@
 
 Layout of an index folder::
 
-    manifest.json               model, dimension, settings, per-file hashes, checksums of the files below
-                                and of its own content
+    manifest.json               model, precision, dimension, settings, per-file hashes, checksums of the
+                                files below and of its own content
     documents.<hash>.jsonl      cleaned documents (text, search form, paragraphs, metadata)
     chunks.<hash>.jsonl         chunks with their BM25 tokens, in FAISS row order
     index.<hash>.faiss          FAISS inner-product index over unit vectors (flat or HNSW)
@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -33,6 +34,7 @@ import numpy as np
 
 from .chunking import chunk_document
 from .cleaning import clean_text
+from .precision import resolve_precision
 from .reading import MAX_FILE_CHARS, UnreadableFile, discover, hash_file, read_source
 from .script import to_search
 from .settings import Settings
@@ -141,10 +143,28 @@ def pipeline_fingerprint() -> dict[str, str]:
     return {"text": digest(_TEXT_MODULES), "tokens": digest(_TOKEN_MODULES, jieba.__version__)}
 
 
+def index_precision(manifest: dict) -> str:
+    """The precision the index's vectors were computed in: ``bf16`` or ``fp32`` (indexes built before it was
+    recorded were all fp32)."""
+    return manifest.get("precision", "fp32")
+
+
+def precision_mismatch(manifest: dict, settings: Settings) -> str | None:
+    """What differs when the index's vectors were computed in another precision than the setting gives now
+    (questions are encoded in the setting's), or None when they agree."""
+    built, now = index_precision(manifest), resolve_precision(settings.precision)
+    if built == now:
+        return None
+    return (f"its vectors were computed in {built}, but questions are encoded in {now} "
+            f"(QA_PRECISION={settings.precision})")
+
+
 def stale_reason(manifest: dict, corpus_dir: Path, settings: Settings) -> str | None:
     """Why an index no longer matches the corpus, the settings and the code, or None when it does."""
     if manifest.get("model") != settings.model:
         return f"it was built with model '{manifest.get('model')}', the setting is '{settings.model}'"
+    if mismatch := precision_mismatch(manifest, settings):
+        return mismatch
     if manifest.get("chunking") != settings.chunking():
         return "the chunk settings changed"
     if manifest.get("pipeline") != pipeline_fingerprint():
@@ -169,12 +189,17 @@ def build(
 ) -> BuildReport:
     """Build or update the index of ``corpus_dir`` in ``index_dir``; returns what was done.
 
+    The vectors are computed in the precision of ``embedder`` (``Embedder.precision``) or, without one, of
+    ``settings.precision``; an index of another precision is embedded again in full.
+
     Example::
 
         report = build(Settings(), Path("seeds"), Path("embeddings"))
         print(report.summary())
     """
     started = time.perf_counter()
+    if getattr(embedder, "precision", None):
+        settings = settings.with_(precision=embedder.precision)
     corpus_dir = Path(corpus_dir or settings.corpus_dir)
     index_dir = Path(index_dir or settings.index_dir)
     if not corpus_dir.is_dir():
@@ -201,6 +226,7 @@ def build(
         manifest = {
             "format": FORMAT,
             "model": settings.model,
+            "precision": resolve_precision(settings.precision),
             "dimension": int(vectors.shape[1]),
             "chunking": settings.chunking(),
             "pipeline": pipeline_fingerprint(),
@@ -221,8 +247,10 @@ def build(
     return report
 
 
-def load_index(index_dir: Path, settings: Settings | None = None) -> StoredIndex:
-    """Load and verify an index; raises ``IndexProblem`` naming the fix when anything is off."""
+def load_index(index_dir: Path, settings: Settings | None = None, check_precision: bool = True) -> StoredIndex:
+    """Load and verify an index; raises ``IndexProblem`` naming the fix when anything is off. With
+    ``check_precision``, an index of another precision than ``settings`` gives is refused or named
+    (``_check_precision``)."""
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
     if settings is not None and manifest["model"] != settings.model:
@@ -230,6 +258,8 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> StoredIndex
             f"the index in '{index_dir}' was built with model '{manifest['model']}', but the model setting "
             f"is '{settings.model}': rebuild it with `qa build --index {index_dir}`"
         )
+    if settings is not None and check_precision:
+        _check_precision(index_dir, manifest, settings)
     files = {kind: index_dir / manifest["stored"][kind]["file"] for kind in ("documents", "chunks", "index")}
     for kind, path in files.items():
         try:
@@ -254,6 +284,19 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> StoredIndex
     if isinstance(faiss_index, faiss.IndexHNSW) and settings is not None:
         faiss_index.hnsw.efSearch = settings.hnsw_ef_search
     return StoredIndex(manifest, {doc.source: doc for doc in documents}, chunks, tokens, faiss_index)
+
+
+def _check_precision(index_dir: Path, manifest: dict, settings: Settings) -> None:
+    """An index of another precision than the setting: refused when the precision was set explicitly (bf16 or
+    fp32), named on stderr when it is ``auto`` (the vectors agree to a cosine of about 0.999 or better)."""
+    mismatch = precision_mismatch(manifest, settings)
+    if mismatch is None:
+        return
+    fix = f"rebuild it with `qa build --index {index_dir}`"
+    if settings.precision != "auto":
+        raise IndexProblem(f"the index in '{index_dir}': {mismatch}: {fix}, or set QA_PRECISION="
+                           f"{index_precision(manifest)}")
+    print(f"qa: note: the index in '{index_dir}': {mismatch}; {fix} to match", file=sys.stderr)
 
 
 def read_manifest(index_dir: Path) -> dict:
@@ -300,7 +343,7 @@ def _previous_index(index_dir: Path, settings: Settings, log: Log, embedder=None
     if not (index_dir / MANIFEST).exists():
         return None
     try:
-        previous = load_index(index_dir, settings)
+        previous = load_index(index_dir, settings, check_precision=False)  # a mismatch is checked below
     except IndexProblem as problem:
         log(f"previous index not reused: {problem}")
         return None
@@ -309,6 +352,10 @@ def _previous_index(index_dir: Path, settings: Settings, log: Log, embedder=None
         return None
     if previous.manifest.get("chunking") != settings.chunking():
         log("chunk settings changed: every document is embedded again")
+        return None
+    if precision_mismatch(previous.manifest, settings):
+        log(f"the index was embedded in {index_precision(previous.manifest)}, this build computes "
+            f"{resolve_precision(settings.precision)}: every document is embedded again")
         return None
     if embedder is not None and embedder.dimension != previous.faiss_index.d:
         log(f"previous index not reused: its vectors have {previous.faiss_index.d} dimensions, "
@@ -383,8 +430,9 @@ def _chunks_and_vectors(documents, previous, settings, embedder, progress, repor
         if embedder is None:
             from .model import Embedder
 
-            embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
-        log(f"embedding {len(fresh)} chunks with {settings.model}")
+            embedder = Embedder(settings.model, settings.model_cache, settings.batch_size,
+                                precision=settings.precision)
+        log(f"embedding {len(fresh)} chunks with {settings.model} ({resolve_precision(settings.precision)})")
         fresh_vectors = embedder.encode_documents([passage_text(c) for c in fresh], progress=progress)
         report.embedded = len(fresh)
     vectors, taken = [], 0
