@@ -17,12 +17,12 @@ Example::
 from __future__ import annotations
 
 from .chunking import sentence_spans
+from .lexicon import BRACKET_PAIRS, CLAUSE_ENDS, SENTENCE_ENDS
 from .script import is_traditional, to_search, to_simplified, to_traditional
 from .terms import key_terms, looks_like_place
 from .types import Answer, Document, Hit
 
-_EDGE_MARKS = " \t\n，,。；;：:、！!？?"
-_PAIRS = (("“", "”"), ("《", "》"), ("「", "」"), ("(", ")"), ("（", "）"), ("‘", "’"))
+_EDGE_MARKS = " \t\n" + CLAUSE_ENDS + SENTENCE_ENDS
 
 
 def read_answer(question: str, hits: list[Hit], engine) -> Answer:
@@ -73,7 +73,7 @@ def trim(text: str, start: int, end: int) -> tuple[int, int]:
         start += 1
     while end > start and text[end - 1] in _EDGE_MARKS:
         end -= 1
-    for opening, closing in _PAIRS:
+    for opening, closing in BRACKET_PAIRS:
         piece = text[start:end]
         if piece.endswith(closing) and piece.count(closing) > piece.count(opening):
             end -= 1

@@ -21,12 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .lexicon import CLAUSE_ENDS, CLOSERS, QUOTE_PAIRS, SENTENCE_ENDS
 from .types import Chunk, Document
-
-SENTENCE_ENDS = "。！？!?；;…"
-CLOSERS = "”’」』》）)】\"'"
-_OPENING_QUOTES = {"“": "”", "「": "」", "『": "』", "《": "》"}
-_CLAUSE_ENDS = "，,、：:"
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -35,8 +31,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     spans, open_quotes, begin, i = [], [], start, start
     while i < end:
         ch = text[i]
-        if ch in _OPENING_QUOTES:
-            open_quotes.append(_OPENING_QUOTES[ch])
+        if ch in QUOTE_PAIRS:
+            open_quotes.append(QUOTE_PAIRS[ch])
         elif open_quotes and ch == open_quotes[-1]:
             open_quotes.pop()
         elif ch == "\n":
@@ -56,7 +52,7 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> Iterator[tup
     """Cut an over-long sentence at clause marks (，、：), or hard at ``max_chars`` if it has none."""
     while end - start > max_chars:
         window = text[start:start + max_chars]
-        cut = max(window.rfind(mark) for mark in _CLAUSE_ENDS)
+        cut = max(window.rfind(mark) for mark in CLAUSE_ENDS)
         cut = start + (cut + 1 if cut > max_chars // 3 else max_chars)
         yield start, cut
         start = cut

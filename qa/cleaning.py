@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from .lexicon import DATE, HAN, OFFICIAL_TITLES, SENTENCE_ENDS
 from .reading import PAGE_BREAK, join_wrapped
 from .script import to_search, to_simplified
 from .types import Document
@@ -58,14 +59,13 @@ def _radical_table() -> dict[int, str]:
 
 _RADICALS = _radical_table()
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
 _SYLLABLE = (
     r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
     r"(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|üan|ai|ei|ao|ou|an|en|in|un|ün|ia|ie|iu|ua|uo|ui|üe|ue"
     r"|er|a|o|e|i|u|ü|v|ng|n|m)"
 )
-_PINYIN_AFTER_HAN = re.compile(rf"(?<=[{_HAN}])[(（]([a-zü{_TONED}]{{1,7}})[)）]")
+_PINYIN_AFTER_HAN = re.compile(rf"(?<=[{HAN}])[(（]([a-zü{_TONED}]{{1,7}})[)）]")
 _PLAIN_SYLLABLE = re.compile(rf"{_SYLLABLE}")
 
 _BLOCK_TAGS = {
@@ -79,12 +79,11 @@ _LOOKS_LIKE_HTML = re.compile(r"</?(?:p|div|br|span|ul|li|b|h[1-6]|table|td|a|se
 
 _URL = r"(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|gov|edu|info)(?:\.cn)?(?:/\S*)?"
 _URL_RE = re.compile(_URL, re.I)
-_WATERMARK = re.compile(rf"[{_HAN}A-Za-z0-9]{{1,12}}[ \t\u3000]*{_URL}", re.I)
-_SENTENCE_END = "。！？!?；;…"
+_WATERMARK = re.compile(rf"[{HAN}A-Za-z0-9]{{1,12}}[ \t\u3000]*{_URL}", re.I)
 # "name + address" after the end of a line's last sentence: spam even when it occurs only once.
 _TRAILING_WATERMARK = re.compile(
-    rf"(?:(?<=[{_SENTENCE_END}])|(?<=[{_SENTENCE_END}][”’」』）)]))"
-    rf"[ \t\u3000]*[{_HAN}A-Za-z0-9]{{1,12}}[ \t\u3000]*{_URL}[ \t\u3000]*$",
+    rf"(?:(?<=[{SENTENCE_ENDS}])|(?<=[{SENTENCE_ENDS}][”’」』）)]))"
+    rf"[ \t\u3000]*[{HAN}A-Za-z0-9]{{1,12}}[ \t\u3000]*{_URL}[ \t\u3000]*$",
     re.I,
 )
 
@@ -115,9 +114,7 @@ _META_FIELD = re.compile(
 _META_KEYS = {"来源": "source", "发布机构": "source", "发布时间": "date", "发布日期": "date", "时间": "date",
               "日期": "date", "作者": "author", "撰稿": "author", "记者": "author", "通讯员": "author",
               "发布者": "author"}
-_DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}(?:\s*日)?")
-_TITLE_WORDS = "书记|镇长|乡长|县长|市长|区长|旗长|主任|主席|局长|部长|厅长|省长|苏木达"
-_SPEAKER = re.compile(rf"(?:{_TITLE_WORDS})\S*\s+(?P<name>[{_HAN}·]{{2,4}})$")
+_SPEAKER = re.compile(rf"(?:{'|'.join(OFFICIAL_TITLES)})\S*\s+(?P<name>[{HAN}·]{{2,4}})$")
 _NO_WORDS = re.compile(r"[\d\W_]{1,20}")  # stray counters, bare phone numbers
 _REPEATED_LINE_CHARS = 20
 _HEADER_LINES = 15
@@ -214,7 +211,7 @@ def is_keyword_junk(line: str) -> bool:
 
 def is_chrome(line: str) -> bool:
     """Navigation, share widgets, footers, registration numbers, contact lines, stray counters."""
-    if len(line) > _MAX_CHROME_CHARS or line.endswith(tuple(_SENTENCE_END)) and len(line) > 25:
+    if len(line) > _MAX_CHROME_CHARS or line.endswith(tuple(SENTENCE_ENDS)) and len(line) > 25:
         return False
     simplified = to_simplified(line)
     if _WIDGET_LINE.fullmatch(simplified) or _CHROME_LINE.search(simplified):
@@ -229,7 +226,7 @@ def drop_repeated_short_lines(lines: list[str]) -> list[str]:
     counts = Counter(line for line in lines if len(line) <= _REPEATED_LINE_CHARS)
     return [
         line for line in lines
-        if counts.get(line, 0) < 2 or line.endswith(tuple(_SENTENCE_END))
+        if counts.get(line, 0) < 2 or line.endswith(tuple(SENTENCE_ENDS))
     ]
 
 
@@ -238,7 +235,7 @@ def header_metadata(lines: list[str]) -> dict[str, str]:
     sentences of the text: "资金来源：…。" is no source)."""
     metadata: dict[str, str] = {}
     for line in lines[:_HEADER_LINES]:
-        if len(line) > 25 and line.endswith(tuple(_SENTENCE_END)):
+        if len(line) > 25 and line.endswith(tuple(SENTENCE_ENDS)):
             continue
         simplified = to_simplified(line)
         for match in _META_FIELD.finditer(simplified):
@@ -246,7 +243,7 @@ def header_metadata(lines: list[str]) -> dict[str, str]:
             value = line[match.start("value"):match.end("value")].strip()
             if value and key not in metadata:
                 metadata[key] = value
-        if "date" not in metadata and (date := _DATE.search(line)) and len(line) <= _MAX_CHROME_CHARS:
+        if "date" not in metadata and (date := DATE.search(line)) and len(line) <= _MAX_CHROME_CHARS:
             metadata["date"] = date.group(0)
         if "speaker" not in metadata and len(line) <= _MAX_CHROME_CHARS:
             speaker = _SPEAKER.search(simplified)
@@ -261,9 +258,9 @@ def choose_title(lines: list[str], html_title: str) -> str:
     if html_title:
         return html_title
     first = lines[0] if lines else ""
-    if len(first) <= _MAX_TITLE_CHARS and not first.endswith(tuple(_SENTENCE_END)):
+    if len(first) <= _MAX_TITLE_CHARS and not first.endswith(tuple(SENTENCE_ENDS)):
         return first
-    cut = re.search(rf"[{_SENTENCE_END}]", first)
+    cut = re.search(rf"[{SENTENCE_ENDS}]", first)
     opening = first[: cut.start()] if cut else first
     return opening[:40]
 

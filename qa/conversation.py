@@ -34,26 +34,32 @@ from dataclasses import dataclass, field
 
 import jieba
 
+from .lexicon import (
+    HAN_RUN,
+    ORGANISATIONS,
+    PERSONAL_PRONOUNS,
+    PLACE_SUFFIXES,
+    PRONOUNS,
+    QUESTION_WORDS,
+    RARE_WORD_FREQ,
+    STOP_TOKENS,
+    YEAR,
+)
 from .script import is_traditional, to_search, to_simplified, to_traditional
-from .terms import PLACE_SUFFIXES, STOP_TOKENS, Segmenter
+from .terms import Segmenter
 
 _SUFFIXES = tuple(sorted(PLACE_SUFFIXES, key=len, reverse=True))
-_ORGANISATIONS = frozenset("人民政府 政府 党委 党工委 党支部 党总支 纪委 人大 管委会 合作社".split())
-_PRONOUNS = frozenset("它 它们 他们 她们 其 这里 那里 这儿 那儿 当地 该地 此地 本地".split())
-_PERSONAL_PRONOUNS = frozenset("它 它们 他们 她们 其".split())  # may stand for an organisation, not only a place
 _PLACE_POINTER = re.compile(r"(?:这个|那个|该|这|那|此|本)(?P<suffix>" + "|".join(_SUFFIXES) + ")")
 _DOCUMENT_NOUN = r"(?:报告|文章|报道|新闻|稿件|讲话)"
 _DOCUMENT_POINTER = re.compile(r"(?:这|那|该|本|此)(?:一?[篇份])?" + _DOCUMENT_NOUN + r"|(?:该|本|此)文")
 _DOCUMENT_NAME = re.compile(r"《[^《》]+》")
-_YEAR = re.compile(r"\d{4}年度?")
-_QUESTION_WORD = re.compile(r"谁|什么|多少|几|哪|如何|怎|何时|何种|为何|百分之|是否|吗")
+_QUESTION_WORD = re.compile("|".join(QUESTION_WORDS))
 _ELLIPSIS_END = re.compile(r"(?:呢|又如何|如何|怎么样|怎样)[\s?？。!！]*$")
 _COUNTING = frozenset(("多少", "几"))  # count a noun before them (游客多少人次) unless a measure word follows
 _CONNECTIVES = frozenset(("那", "那么"))  # "那…": 'then', not a subject
 _LEAD_IN = "请问"
 _PROPER_FLAGS = ("ns", "nr", "nz")  # jieba's place, person and other proper names
 _FUNCTION_FLAGS = ("r", "p", "c", "u", "m", "q", "d", "y", "e", "f")  # jieba tags that never start a name
-_RARE_WORD_FREQ = 500  # as in qa.terms: a stem with a part jieba knows as rare is a name (宋家 10, 示范 981)
 _LONGEST_STEM = 5
 
 
@@ -146,7 +152,7 @@ def _read(text: str, segmenter: Segmenter, titles: Mapping[str, str]) -> _Readin
         text, search, words,
         places=_places(search, words, names),
         documents=[m.span() for m in _DOCUMENT_NAME.finditer(search)] + _title_phrases(search, titles),
-        years=[m.span() for m in _YEAR.finditer(search)],
+        years=[m.span() for m in YEAR.finditer(search)],
         pointers=_pointers(search, words, starts, ends),
         document_pointers=[m.span() for m in _DOCUMENT_POINTER.finditer(search)
                            if m.start() in starts and m.end() in ends],
@@ -220,11 +226,11 @@ def _frequency(word: str) -> int:
 def _has_rare_part(stem: str) -> bool:
     """A name's stem cuts into single characters or rare words (大窑, 宋家); a phrase's into common ones
     (示范, 新增)."""
-    return any(len(part) == 1 or _frequency(part) < _RARE_WORD_FREQ for part in jieba.dt.cut(stem, HMM=False))
+    return any(len(part) == 1 or _frequency(part) < RARE_WORD_FREQ for part in jieba.dt.cut(stem, HMM=False))
 
 
 def _is_han(search: str, word: tuple[int, int, str]) -> bool:
-    return all("\u4e00" <= ch <= "\u9fff" for ch in search[word[0]:word[1]])
+    return bool(HAN_RUN.fullmatch(search[word[0]:word[1]]))
 
 
 def _title_phrases(search: str, titles: Mapping[str, str]) -> list[tuple[int, int]]:
@@ -243,7 +249,7 @@ def _title_phrases(search: str, titles: Mapping[str, str]) -> list[tuple[int, in
 def _pointers(search: str, words: list[tuple[int, int, str]], starts: set[int],
               ends: set[int]) -> list[tuple[int, int, str]]:
     """Pronouns (它, 这里) and demonstrative places (该镇, 这个村), whole words only (not 其 in 其中)."""
-    pointers = [(start, end, "") for start, end, _ in words if search[start:end] in _PRONOUNS]
+    pointers = [(start, end, "") for start, end, _ in words if search[start:end] in PRONOUNS]
     pointers += [(m.start(), m.end(), m.group("suffix")) for m in _PLACE_POINTER.finditer(search)
                  if m.start() in starts and m.end() in ends]
     return sorted(pointers)
@@ -268,7 +274,7 @@ def _subject(reading: _Reading) -> _Subject | None:
         return None
     place = reading.piece(run)
     after = next((w for w in reading.words if w[0] == run[1]), None)
-    organisation = reading.piece(after[:2]) if after and reading.search[after[0]:after[1]] in _ORGANISATIONS else ""
+    organisation = reading.piece(after[:2]) if after and reading.search[after[0]:after[1]] in ORGANISATIONS else ""
     places = [reading.piece(span) for span in reading.places if run[0] <= span[0] and span[1] <= run[1]]
     return _Subject(place, place + organisation, places)
 
@@ -332,7 +338,7 @@ def _with_subject(reading: _Reading, subject: _Subject, script: bool | None) -> 
     for start, end, suffix in reading.pointers:
         kind = next((p for p in subject.places if to_search(p).endswith(suffix)), None) if suffix else None
         if not suffix:
-            edits.append((start, end, full if reading.search[start:end] in _PERSONAL_PRONOUNS else place))
+            edits.append((start, end, full if reading.search[start:end] in PERSONAL_PRONOUNS else place))
         elif kind:
             edits.append((start, end, _in_script(kind, script)))
         else:

@@ -25,15 +25,15 @@ from itertools import zip_longest
 
 import jieba.posseg
 
+from .lexicon import AMOUNT_UNITS, COUNT_UNITS, HAN
 from .script import is_traditional, to_search, to_traditional
 from .types import Document
 
 _AMOUNT = re.compile(
-    r"(?<![\u4e00-\u9fff])(?P<phrase>[\u4e00-\u9fff]{2,16}?)(?:达到|突破|超过|共计|合计|为|达|共|约|均)?"
-    r"(?P<amount>\d+(?:\.\d+)?(?:余|多)?[万亿]?(?P<unit>平方公里|公里|万元|亿元|元|亩|吨|人次|人|户|家|个|项|名|次))"
+    rf"(?<![{HAN}])(?P<phrase>[{HAN}]{{2,16}}?)(?:达到|突破|超过|共计|合计|为|达|共|约|均)?"
+    rf"(?P<amount>\d+(?:\.\d+)?(?:余|多)?[万亿]?(?P<unit>{'|'.join(AMOUNT_UNITS)}))"
     r"(?=[，,；;。、）)]|$)"
 )
-_COUNT_UNITS = frozenset(("人次", "人", "户", "家", "个", "项", "名", "次"))
 # jieba part-of-speech tags of words that cannot open a noun phrase (adverbs, verbs, prepositions …)
 _LEADING_TAGS = frozenset(("a", "ad", "c", "d", "f", "p", "q", "r", "u", "v", "vd"))
 _PHRASE_CHARS = (4, 10)
@@ -97,10 +97,10 @@ def amount_candidates(document: Document, names: list[str]) -> list[Candidate]:
         if not (has_place or place):
             continue
         unit = match.group("unit")
-        ending = f"有多少{document.text[match.start('unit'):match.end('unit')]}？" if unit in _COUNT_UNITS \
+        ending = f"有多少{document.text[match.start('unit'):match.end('unit')]}？" if unit in COUNT_UNITS \
             else "是多少？"
         question = ("" if has_place else place) + phrase + _in_script(ending, document)
-        rank = (unit in _COUNT_UNITS, phrase_start > match.start("phrase"))
+        rank = (unit in COUNT_UNITS, phrase_start > match.start("phrase"))
         found.append((rank, Candidate(question, document.source, *match.span("amount"))))
     return [candidate for _, candidate in sorted(found, key=lambda item: item[0])]
 

@@ -30,6 +30,8 @@ from docx.opc.exceptions import PackageNotFoundError
 from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfplumber.utils.exceptions import PdfminerException
 
+from .lexicon import HAN_RUN, SENTENCE_ENDS
+
 TEXT_SUFFIXES = (".txt", ".md", ".html", ".htm")
 DOCUMENT_SUFFIXES = (".pdf", ".docx")
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + DOCUMENT_SUFFIXES
@@ -42,7 +44,7 @@ _BYTES_PER_CHAR = 4  # at most, in every supported encoding: a cap of N characte
 _PDF_MAGIC = b"%PDF-"
 _PDF_HEADER_BYTES = 1024  # the PDF header may follow some junk, within the first kilobyte
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .doc files and encrypted .docx files
-_SENTENCE_END = tuple("。！？!?；;：:…")
+_LINE_END = tuple(SENTENCE_ENDS + "：:")  # a line ending so rarely wraps
 # PDF line joining, in font sizes (ems): a line wrapped before a number or a word that would not fit ends
 # up to a few ems short of the right edge; a sentence end that leaves a line short ends the paragraph.
 _WRAP_SLACK_EMS = 4.0
@@ -230,7 +232,7 @@ class _Layout:
         sentence), ``below`` starts at the left edge (a first-line indent starts a paragraph), both are
         set in the same size (a heading is larger) and no extra space parts them."""
         size_above, size_below = above["bottom"] - above["top"], below["bottom"] - below["top"]
-        slack = _ENDED_SLACK_EMS if above["text"].endswith(_SENTENCE_END) else _WRAP_SLACK_EMS
+        slack = _ENDED_SLACK_EMS if above["text"].endswith(_LINE_END) else _WRAP_SLACK_EMS
         full = above["x1"] >= self.right - slack * size_above
         flush_left = below["x0"] <= self.left + _INDENT_EMS * self.em
         same_size = abs(size_above - size_below) <= _SIZE_CHANGE * max(size_above, size_below)
@@ -432,7 +434,7 @@ def _unmarked_utf16(data: bytes) -> str | None:
 
 
 def _common_share(text: str) -> float:
-    han = [ch for ch in text if "\u4e00" <= ch <= "\u9fff"]
+    han = "".join(HAN_RUN.findall(text))
     if not han:
         return 1.0 if text.isascii() else 0.0
     return sum(ch in _COMMON for ch in han) / len(han)

@@ -41,9 +41,12 @@ from .settings import Settings
 from .terms import Segmenter, learn_place_names
 from .types import Chunk, Document
 
-FORMAT = 2  # the layout of the stored files; code changes are caught by pipeline_fingerprint()
-_TEXT_MODULES = ("reading.py", "cleaning.py", "script.py", "chunking.py")
-_TOKEN_MODULES = ("terms.py", "bm25.py")
+FORMAT = 2  # the layout of the stored files; what the pipeline puts in them is PIPELINE_VERSION
+# Versions of the pipeline's output. Bump ``text`` when reading, cleaning or chunking would give other documents
+# or chunks (every document is embedded again), ``tokens`` when tokenising would give other BM25 tokens (only
+# re-tokenised). A change of code that leaves the output alone (a comment, a refactoring) keeps the index;
+# tests/test_pipeline_version.py fails when the output over the seeds changes without a bump.
+PIPELINE_VERSION = {"text": 3, "tokens": 2}
 MANIFEST = "manifest.json"
 _DATA_PREFIXES = ("documents.", "chunks.", "index.")
 _DATA_NAME = re.compile(r"(documents|chunks|index)\.[0-9a-f]{16}\.(jsonl|faiss)")  # what ``_write`` names
@@ -129,18 +132,10 @@ def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
     return hashes
 
 
-def pipeline_fingerprint() -> dict[str, str]:
-    """Hashes of the code that shapes the stored text and vectors (``text``) and the BM25 tokens
-    (``tokens``). An index made by other code is stale: ``text`` re-embeds, ``tokens`` only re-tokenises."""
-    here = Path(__file__).parent
-
-    def digest(names: tuple[str, ...], extra: str = "") -> str:
-        hasher = hashlib.sha256(extra.encode())
-        for name in names:
-            hasher.update((here / name).read_bytes())
-        return hasher.hexdigest()[:16]
-
-    return {"text": digest(_TEXT_MODULES), "tokens": digest(_TOKEN_MODULES, jieba.__version__)}
+def pipeline_version() -> dict[str, str]:
+    """What the index records of the pipeline that made it: the output versions (jieba's own version is part
+    of the tokens'). An index made by another version is stale: ``text`` re-embeds, ``tokens`` re-tokenises."""
+    return {"text": str(PIPELINE_VERSION["text"]), "tokens": f"{PIPELINE_VERSION['tokens']}+jieba{jieba.__version__}"}
 
 
 def index_precision(manifest: dict) -> str:
@@ -167,8 +162,8 @@ def stale_reason(manifest: dict, corpus_dir: Path, settings: Settings) -> str | 
         return mismatch
     if manifest.get("chunking") != settings.chunking():
         return "the chunk settings changed"
-    if manifest.get("pipeline") != pipeline_fingerprint():
-        return "the cleaning, chunking or tokenising code changed since it was built"
+    if manifest.get("pipeline") != pipeline_version():
+        return "the reading, cleaning, chunking or tokenising output changed since it was built (pipeline version)"
     recorded = {source: entry["sha256"] for source, entry in manifest["files"].items()}
     recorded |= {entry["source"]: entry["sha256"] for entry in manifest.get("skipped", [])
                  if entry.get("sha256")}
@@ -229,7 +224,7 @@ def build(
             "precision": resolve_precision(settings.precision),
             "dimension": int(vectors.shape[1]),
             "chunking": settings.chunking(),
-            "pipeline": pipeline_fingerprint(),
+            "pipeline": pipeline_version(),
             "index_type": kind,
             "names": names,
             "files": {doc.source: {"sha256": doc.sha256, "title": doc.title,
@@ -347,8 +342,8 @@ def _previous_index(index_dir: Path, settings: Settings, log: Log, embedder=None
     except IndexProblem as problem:
         log(f"previous index not reused: {problem}")
         return None
-    if (previous.manifest.get("pipeline") or {}).get("text") != pipeline_fingerprint()["text"]:
-        log("the cleaning or chunking code changed: every document is embedded again")
+    if (previous.manifest.get("pipeline") or {}).get("text") != pipeline_version()["text"]:
+        log("the reading, cleaning or chunking output changed (pipeline version): every document is embedded again")
         return None
     if previous.manifest.get("chunking") != settings.chunking():
         log("chunk settings changed: every document is embedded again")

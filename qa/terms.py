@@ -21,23 +21,14 @@ from collections import Counter, defaultdict
 import jieba
 import jieba.posseg
 
+from .lexicon import HAN_RUN, MEASURE_WORDS, PLACE_SUFFIXES, RARE_WORD_FREQ, STOP_TOKENS
+
 jieba.setLogLevel(logging.WARNING)
 
-PLACE_SUFFIXES = ("嘎查", "苏木", "街道", "社区", "园区",
-                  "镇", "村", "旗", "区", "县", "市", "乡", "盟", "州", "省")
 _SINGLE_SUFFIX_CHARS = {s for s in PLACE_SUFFIXES if len(s) == 1}
 _NOT_NAME_START = set("的在和与及或全各本该我你他等了是为对把到将从向每此其这那个于以由被让给共年月日")
-_MEASURE_WORDS = set("名个位座项次户家人所条处间件")
-_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _MIN_COUNT = 2
-_RARE_WORD_FREQ = 500  # jieba counts: 伊金霍 3, 宋家 10, 布拉格 309; 示范 981, 部分 27619
 _NAME_FREQ = 200_000  # high enough that jieba keeps a learned name whole
-STOP_TOKENS = frozenset(  # a list of words reads best as one string
-    "的 了 在 是 和 与 及 或 等 为 对 把 被 将 从 向 于 以 由 也 都 就 还 又 个 之 其 "  # noqa: SIM905
-    "这 那 有 中 上 下 吗 呢 吧 啊 "
-    "什么 多少 哪些 哪个 哪里 哪天 哪次 哪年 几 谁 何 何时 怎么 怎样 如何 是否 是不是 请问 叫 叫什么 "
-    "这个 那个 这些 那些 该 本 此 名字 姓名 名称 一共 总共 共有 总计 合计 到底 究竟 时候 方面".split()
-)
 
 
 def learn_place_names(texts: list[str], min_count: int = _MIN_COUNT) -> list[str]:
@@ -51,7 +42,7 @@ def learn_place_names(texts: list[str], min_count: int = _MIN_COUNT) -> list[str
     counts: Counter[str] = Counter()
     left_chars: dict[str, set[str]] = defaultdict(set)
     for text in texts:
-        for run in _HAN_RUN.findall(text):
+        for run in HAN_RUN.findall(text):
             seen: set[tuple[int, int]] = set()  # 园区 and 区 end at the same place: count the span once
             for suffix in PLACE_SUFFIXES:
                 for match in re.finditer(suffix, run):
@@ -87,7 +78,7 @@ def looks_like_place(word: str, names: set[str]) -> bool:
     if word in names:
         return True
     return (len(word) >= 3 and word.endswith(PLACE_SUFFIXES) and len(_stem(word)) >= 2
-            and word[0] not in _NOT_NAME_START | _MEASURE_WORDS)
+            and word[0] not in _NOT_NAME_START | MEASURE_WORDS)
 
 
 def _stem(name: str) -> str:
@@ -111,7 +102,7 @@ def _starts_word(text: str) -> bool:
 
 def _has_rare_part(stem: str) -> bool:
     dictionary = _dictionary()
-    return any(dictionary.FREQ.get(word, 0) < _RARE_WORD_FREQ for word in dictionary.cut(stem, HMM=False))
+    return any(dictionary.FREQ.get(word, 0) < RARE_WORD_FREQ for word in dictionary.cut(stem, HMM=False))
 
 
 def _dictionary() -> jieba.Tokenizer:

@@ -9,8 +9,8 @@ import jieba
 import pytest
 
 import qa.terms
+from qa.lexicon import STOP_TOKENS
 from qa.terms import (
-    STOP_TOKENS,
     Segmenter,
     coverage,
     key_terms,

@@ -1,0 +1,60 @@
+"""The Chinese the pipeline knows by name, in one place: character ranges, punctuation, place suffixes,
+question and stop words, official titles, organisations, pronouns, units and date shapes.
+
+Every module that needs one of these imports it from here, so the lists cannot drift apart. Words are given in
+simplified script: the pipeline compares them with the search form of a text (``qa.script.to_search``).
+
+>>> HAN_RUN.findall("乡村振兴2023年")
+['乡村振兴', '年']
+>>> is_han("镇"), is_han("A")
+(True, False)
+"""
+
+from __future__ import annotations
+
+import re
+
+# ---------------------------------------------------------------------------------------------- characters
+
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK extension A, unified ideographs, compatibility ideographs
+HAN_RUN = re.compile(f"[{HAN}]+")
+
+SENTENCE_ENDS = "。！？!?；;…"
+CLAUSE_ENDS = "，,、：:"
+CLOSERS = "”’」』》）)】\"'"  # may follow a sentence end and still belong to the sentence
+QUOTE_PAIRS = {"“": "”", "「": "」", "『": "』", "《": "》"}  # quotations a sentence never ends inside
+BRACKET_PAIRS = (("“", "”"), ("《", "》"), ("「", "」"), ("(", ")"), ("（", "）"), ("‘", "’"))
+
+
+def is_han(ch: str) -> bool:
+    """True for a Chinese character (any of the ``HAN`` ranges)."""
+    return bool(HAN_RUN.fullmatch(ch))
+
+
+# ---------------------------------------------------------------------------------------------- words
+
+PLACE_SUFFIXES = ("嘎查", "苏木", "街道", "社区", "园区", "镇", "村", "旗", "区", "县", "市", "乡", "盟", "州", "省")
+QUESTION_WORDS = ("谁", "什么", "多少", "几", "哪", "如何", "怎", "何时", "何种", "为何", "百分之", "是否", "吗")
+STOP_TOKENS = frozenset(  # a list of words reads best as one string
+    "的 了 在 是 和 与 及 或 等 为 对 把 被 将 从 向 于 以 由 也 都 就 还 又 个 之 其 "  # noqa: SIM905
+    "这 那 有 中 上 下 吗 呢 吧 啊 "
+    "什么 多少 哪些 哪个 哪里 哪天 哪次 哪年 几 谁 何 何时 怎么 怎样 如何 是否 是不是 请问 叫 叫什么 "
+    "这个 那个 这些 那些 该 本 此 名字 姓名 名称 一共 总共 共有 总计 合计 到底 究竟 时候 方面".split()
+)
+OFFICIAL_TITLES = ("书记", "镇长", "乡长", "县长", "市长", "区长", "旗长", "主任", "主席", "局长", "部长", "厅长",
+                   "省长", "苏木达")
+ORGANISATIONS = frozenset("人民政府 政府 党委 党工委 党支部 党总支 纪委 人大 管委会 合作社".split())
+PRONOUNS = frozenset("它 它们 他们 她们 其 这里 那里 这儿 那儿 当地 该地 此地 本地".split())
+PERSONAL_PRONOUNS = frozenset("它 它们 他们 她们 其".split())  # may stand for an organisation, not only a place
+MEASURE_WORDS = frozenset("名个位座项次户家人所条处间件")
+COUNT_UNITS = ("人次", "人", "户", "家", "个", "项", "名", "次")
+AMOUNT_UNITS = ("平方公里", "公里", "万元", "亿元", "元", "亩", "吨", *COUNT_UNITS)  # longest first where nested
+
+# jieba dictionary counts: a word part rarer than this is a name part (伊金霍 3, 宋家 10, 布拉格 309) rather than
+# a common word (示范 981, 部分 27619).
+RARE_WORD_FREQ = 500
+
+# ---------------------------------------------------------------------------------------------- shapes
+
+DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}(?:\s*日)?")
+YEAR = re.compile(r"\d{4}年度?")

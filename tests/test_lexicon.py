@@ -1,0 +1,39 @@
+"""qa.lexicon: the shared Chinese word lists are in the form the pipeline compares them with."""
+
+from __future__ import annotations
+
+import doctest
+
+import qa.lexicon
+from qa.lexicon import (
+    AMOUNT_UNITS,
+    OFFICIAL_TITLES,
+    ORGANISATIONS,
+    PLACE_SUFFIXES,
+    PRONOUNS,
+    QUESTION_WORDS,
+    STOP_TOKENS,
+    is_han,
+)
+from qa.script import to_search
+
+
+def test_doctests():
+    assert doctest.testmod(qa.lexicon).failed == 0
+
+
+def test_every_word_is_in_search_form():
+    """Words are matched against ``to_search`` text: a traditional or full-width word would never match."""
+    words = [*PLACE_SUFFIXES, *QUESTION_WORDS, *STOP_TOKENS, *OFFICIAL_TITLES, *ORGANISATIONS, *PRONOUNS,
+             *AMOUNT_UNITS]
+    assert [word for word in words if to_search(word) != word] == []
+
+
+def test_nested_units_come_longest_first_so_a_regex_alternation_takes_the_whole_unit():
+    for i, unit in enumerate(AMOUNT_UNITS):
+        assert not any(unit in later and unit != later for later in AMOUNT_UNITS[i + 1:]), unit
+
+
+def test_han_covers_extension_a_and_compatibility_ideographs():
+    assert is_han("\u3400") and is_han("\uf900") and is_han("鄉")
+    assert not is_han("⼯") and not is_han("1")  # a Kangxi radical is not an ideograph until cleaning maps it
