@@ -83,3 +83,19 @@ def test_over_the_committed_index(settings) -> None:
 
 def test_module_examples() -> None:
     assert doctest.testmod(qa.bm25).failed == 0
+
+
+def test_against_bm25s_on_the_real_chunks(settings) -> None:
+    """Comparison against a reference implementation: bm25s's "lucene" method has the same IDF and omits the
+    constant factor (k1 + 1), so over the committed index's real tokens every score must be (k1 + 1) times its."""
+    bm25s = pytest.importorskip("bm25s", reason="bm25s (a test dependency) is not installed")
+    stored = load_index(settings.index_dir)
+    ours = BM25.from_tokens(stored.tokens)
+    reference = bm25s.BM25(method="lucene", idf_method="lucene", k1=ours.k1, b=ours.b)
+    reference.index(stored.tokens, show_progress=False)
+    segmenter = Segmenter(stored.names)
+    for question in ("伊金霍洛镇全年总收入是多少？", "宋家镇引进本土人才回乡投资项目多少个？", "党建引领乡村振兴",
+                     "阿拉善高新区"):
+        query = [token for token in dict.fromkeys(segmenter.tokens(question)) if token in ours.idf]
+        expected = (ours.k1 + 1) * reference.get_scores(query)
+        assert np.allclose(ours.scores(query), expected, rtol=1e-4, atol=1e-5), question
