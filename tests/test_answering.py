@@ -130,10 +130,10 @@ def test_development_set_figures(engine, dev_questions):
 
 
 def test_every_found_answer_has_consistent_offsets(engine, dev_questions):
-    for row in dev_questions:
-        result = engine.answer(row["question"])
-        if result.found:
-            _check_offsets(engine, result)
+    found = [result for result in (engine.answer(row["question"]) for row in dev_questions) if result.found]
+    assert len(found) >= 25, "most development questions are answered"
+    for result in found:
+        _check_offsets(engine, result)
 
 
 def test_held_out_set_figures(engine):
