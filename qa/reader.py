@@ -21,7 +21,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import threading
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from .precision import autocast, resolve_precision
+from .reading import hash_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "reader.safetensors"
@@ -144,11 +144,6 @@ def best_spans(start: torch.Tensor, end: torch.Tensor, offsets: list[list[tuple[
             for k, v, n in zip(flat.indices, flat.values, null, strict=True)]
 
 
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def read_manifest(folder: Path = WEIGHTS_DIR) -> dict:
     """The reader's manifest, or ReaderUnavailable naming the fix."""
     path = Path(folder) / MANIFEST_FILE
@@ -183,7 +178,7 @@ class Reader:
         weights = Path(folder) / manifest.get("file", WEIGHTS_FILE)
         if not weights.is_file():
             raise ReaderUnavailable(f"the reader weights {weights} are missing; {FIX}")
-        if file_sha256(weights) != manifest.get("sha256"):
+        if hash_file(weights) != manifest.get("sha256"):
             raise ReaderUnavailable(f"the reader weights {weights} do not match their checksum; {FIX}")
         base_dir = Path(base_dir) if base_dir else builtin_base(manifest["base_model"])
         check_base(base_dir, manifest)

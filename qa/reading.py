@@ -132,17 +132,10 @@ def _printable(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def file_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def hash_file(path: Path) -> str:
     """The sha256 of a file, read in blocks (a file of any size costs no memory)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_source(path: Path, corpus_dir: Path, max_chars: int | None = None) -> SourceFile:
@@ -159,16 +152,14 @@ def read_source(path: Path, corpus_dir: Path, max_chars: int | None = None) -> S
     try:
         with open(path, "rb") as handle:
             data = handle.read() if limit is None else handle.read(limit)
-            digest = hashlib.sha256(data)
-            size = len(data)
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
+            handle.seek(0)
+            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+            size = handle.tell()
     except OSError as error:
         raise UnreadableFile(f"cannot be read ({error.strerror or error})") from error
     text, encoding, warnings = decode(data, complete=size == len(data))
     text, cut = _capped(text, max_chars, size, more=size > len(data))
-    return SourceFile(relative, path, digest.hexdigest(), text, encoding, warnings + cut)
+    return SourceFile(relative, path, sha256, text, encoding, warnings + cut)
 
 
 def _capped(text: str, max_chars: int | None, size: int, more: bool = False) -> tuple[str, list[str]]:

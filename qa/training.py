@@ -48,10 +48,10 @@ from .reader import (
     SpanModel,
     base_model,
     builtin_base,
-    file_sha256,
     make_windows,
     pad,
 )
+from .reading import hash_file
 from .script import to_search
 from .settings import CMRC_TRAIN, Settings
 
@@ -341,7 +341,7 @@ def export(model: SpanModel, out: Path, manifest: dict) -> None:
     save_file(state, str(tmp), metadata={"format": "pt"})
     os.chmod(tmp, 0o644)  # safetensors creates its files 0600
     os.replace(tmp, weights)
-    manifest = {**manifest, "file": WEIGHTS_FILE, "sha256": file_sha256(weights), "bytes": weights.stat().st_size}
+    manifest = {**manifest, "file": WEIGHTS_FILE, "sha256": hash_file(weights), "bytes": weights.stat().st_size}
     tmp = out / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out / MANIFEST_FILE)
@@ -396,7 +396,7 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         "base_weights_sha256": json.loads((base_dir / "qa_build.json").read_text())["weights_sha256"],
         "max_length": config.max_length, "stride": config.stride, "max_answer_tokens": config.max_answer_tokens,
         "precision_trained": precision,
-        "training": {"data": data.name, "data_sha256": file_sha256(data), "credit": DATA_CREDIT,
+        "training": {"data": data.name, "data_sha256": hash_file(data), "credit": DATA_CREDIT,
                      "command": command, "config": asdict(config), "questions": len(train_set),
                      "heldout_questions": len(held), "windows": len(feats), "reanchored": moved},
     }

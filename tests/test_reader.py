@@ -16,10 +16,10 @@ from qa.reader import (
     Reader,
     ReaderUnavailable,
     best_spans,
-    file_sha256,
     make_windows,
     read_manifest,
 )
+from qa.reading import hash_file
 from qa.script import to_search
 from qa.training import label
 
@@ -89,7 +89,7 @@ def test_shipped_weights_are_compact_and_documented():
     manifest = read_manifest()
     weights = WEIGHTS_DIR / manifest["file"]
     assert weights.stat().st_size <= 45 * 1024 * 1024
-    assert file_sha256(weights) == manifest["sha256"]
+    assert hash_file(weights) == manifest["sha256"]
     training = manifest["training"]
     assert training["data"] == "cmrc2018_train.json" and len(training["data_sha256"]) == 64
     assert training["config"]["seed"] == manifest["training"]["config"]["seed"] and manifest["steps"] > 0
