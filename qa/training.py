@@ -10,10 +10,12 @@ Data
     search form (``qa.script.to_search``), as at answer time.
 Hold-out
     ``heldout`` paragraphs (seeded) never train; they select the checkpoint (F1 given the gold paragraph)
-    and calibrate abstention: each held-out question is asked over its top ``passages`` retrieved passages,
-    and the margin threshold maximises ``right − 2·wrong`` (a wrong answer costs twice what a right one
-    gains; abstaining on passages without the answer is right, answering there is wrong). Platt scaling of
-    the margin on the same cases gives ``confidence``.
+    and calibrate abstention. Each held-out question is asked twice, as the app asks it: over ``passages``
+    passages that hold its answer (the passage of its own paragraph with the answer, plus the best-ranked
+    retrieved passages without it) and over ``passages`` that do not (the best-ranked retrieved passages of
+    other paragraphs without the answer). The margin threshold maximises ``right − 2·wrong`` over both (a
+    wrong answer costs twice what a right one gains; abstaining is right when no passage holds the answer).
+    Platt scaling of the margin on the same cases gives ``confidence``.
 Training
     AdamW, linear warm-up and decay, gradient clipping at 1, bf16 autocast where the CPU has it, the
     word-embedding matrix frozen. Seeded; a checkpoint every ``checkpoint_every`` steps (model, optimiser,
@@ -180,13 +182,35 @@ def holds_answer(passage: str, answer: str) -> bool:
     return "".join(answer.split()) in "".join(passage.split())
 
 
+def answer_passages(examples: list[Example], index_dir: Path) -> dict[str, str]:
+    """For every question, the first indexed passage (search form) of its own paragraph that holds its answer
+    (none when the answer straddles two passages)."""
+    from .store import load_index
+
+    stored = load_index(index_dir)
+    by_source: dict[str, list[str]] = {}
+    for chunk in stored.chunks:
+        by_source.setdefault(chunk.source, []).append(stored.documents[chunk.source].search[chunk.start:chunk.end])
+    found = {}
+    for e in examples:
+        text = next((t for t in by_source.get(e.paragraph, ()) if holds_answer(t, e.answer)), None)
+        if text is not None:
+            found[e.id] = text
+    return found
+
+
+def other_passages(example: Example, retrieved: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """The question's retrieved passages from other paragraphs that do not hold its answer, best first."""
+    return [text for source, text in retrieved.get(example.id, ())
+            if source != example.paragraph and not holds_answer(text, example.answer)]
+
+
 def negative_examples(examples: list[Example], retrieved: dict[str, list[tuple[str, str]]],
                       per_question: int) -> list[Example]:
     """Each question's best-ranked passages of other paragraphs that do not hold its answer."""
     negatives = []
     for e in examples:
-        chosen = [text for source, text in retrieved.get(e.id, ())
-                  if source != e.paragraph and not holds_answer(text, e.answer)][:per_question]
+        chosen = other_passages(e, retrieved)[:per_question]
         negatives += [Example(f"{e.id}-neg{n}", e.paragraph, e.question, text, -1, "")
                       for n, text in enumerate(chosen)]
     return negatives
@@ -238,23 +262,28 @@ class Case:
     answerable: bool
 
 
+def reader_case(reader: Reader, example: Example, texts: list[str], answerable: bool) -> Case:
+    """The reader's best span for the question over ``texts``."""
+    spans = reader.read(example.question, texts)
+    if not spans:
+        return Case(-1e9, "", (example.answer,), answerable)
+    best = spans[0]
+    return Case(best.margin, texts[best.passage][best.start:best.end], (example.answer,), answerable)
+
+
 def reader_cases(reader: Reader, examples: list[Example], retrieved: dict[str, list[tuple[str, str]]],
-                 passages: int) -> tuple[list[Case], list[Case]]:
-    """(gold cases: the reader over each question's own paragraph; retrieval cases: over its top
-    ``passages`` retrieved passages)."""
-    gold, open_domain = [], []
+                 own: dict[str, str], passages: int) -> tuple[list[Case], list[Case]]:
+    """(gold cases: the reader over each question's own paragraph; calibration cases: each question over
+    ``passages`` passages holding its answer and over ``passages`` without it; see the module docstring)."""
+    gold, calibration = [], []
     for e in tqdm(examples, desc="held-out", unit="question", file=sys.stderr, leave=False):
-        spans = reader.read(e.question, [e.passage])
-        best = spans[0] if spans else None
-        gold.append(Case(best.margin if best else -1e9, e.passage[best.start:best.end] if best else "",
-                         (e.answer,), True))
-        texts = [text for _, text in retrieved.get(e.id, ())][:passages]
-        spans = reader.read(e.question, texts)
-        best = spans[0] if spans else None
-        open_domain.append(Case(best.margin if best else -1e9,
-                                texts[best.passage][best.start:best.end] if best else "", (e.answer,),
-                                any(holds_answer(text, e.answer) for text in texts)))
-    return gold, open_domain
+        gold.append(reader_case(reader, e, [e.passage], True))
+        others = other_passages(e, retrieved)
+        if e.id in own:
+            calibration.append(reader_case(reader, e, [own[e.id], *others[: passages - 1]], True))
+        if others:
+            calibration.append(reader_case(reader, e, others[:passages], False))
+    return gold, calibration
 
 
 def is_right(case: Case) -> bool:
@@ -300,19 +329,24 @@ def platt(cases: list[Case], steps: int = 500) -> tuple[float, float]:
     return a, b
 
 
-def scores(gold: list[Case], open_domain: list[Case], threshold: float) -> dict[str, float]:
-    """Held-out figures: F1/EM given the gold paragraph (no abstention), and over retrieved passages with
-    abstention at ``threshold``: right, wrong (answered but wrong), abstained."""
+def scores(gold: list[Case], calibration: list[Case], threshold: float) -> dict[str, float]:
+    """Held-out figures: F1/EM given the gold paragraph (no abstention); with abstention at ``threshold``,
+    over passages that hold the answer the shares right, wrong and abstained, and over passages that do not
+    the shares abstained and answered (wrong)."""
     from .evaluation import cmrc_em, cmrc_f1
 
-    n = max(1, len(gold))
-    answered = [c for c in open_domain if c.margin > threshold]
+    def share(cases: list[Case], keep) -> float:
+        return sum(map(keep, cases)) / max(1, len(cases))
+
+    answerable = [c for c in calibration if c.answerable]
+    unanswerable = [c for c in calibration if not c.answerable]
     return {
-        "gold_f1": sum(cmrc_f1(c.prediction, c.answers) for c in gold) / n,
-        "gold_em": sum(cmrc_em(c.prediction, c.answers) for c in gold) / n,
-        "open_right": sum(is_right(c) for c in answered) / n,
-        "open_wrong": sum(not is_right(c) for c in answered) / n,
-        "open_abstained": (len(open_domain) - len(answered)) / n,
+        "gold_f1": share(gold, lambda c: cmrc_f1(c.prediction, c.answers)),
+        "gold_em": share(gold, lambda c: cmrc_em(c.prediction, c.answers)),
+        "answerable_right": share(answerable, lambda c: c.margin > threshold and is_right(c)),
+        "answerable_wrong": share(answerable, lambda c: c.margin > threshold and not is_right(c)),
+        "answerable_abstained": share(answerable, lambda c: c.margin <= threshold),
+        "unanswerable_abstained": share(unanswerable, lambda c: c.margin <= threshold),
         "threshold": threshold,
     }
 
@@ -362,8 +396,9 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
 
     base_dir = builtin_base(settings.model)
     embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
-    retrieved = retrieved_passages(examples, data, work / f"retrieval-{config.limit or 'all'}",
-                                   max(config.passages, 8), embedder, settings)
+    retrieval = work / f"retrieval-{config.limit or 'all'}"
+    retrieved = retrieved_passages(examples, data, retrieval, max(config.passages, 8), embedder, settings)
+    own = answer_passages(held, retrieval / "index")
     del embedder
     model, tokenizer = base_model(base_dir)
     train_examples = train_set + negative_examples(train_set, retrieved, config.negatives)
@@ -427,7 +462,7 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         progress.update(1)
         progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{schedule.get_last_lr()[0]:.1e}")
         if step % config.checkpoint_every == 0 or step == total:
-            figures = evaluate(model, tokenizer, held, retrieved, config, manifest_base, precision)
+            figures = evaluate(model, tokenizer, held, retrieved, own, config, manifest_base, precision)
             record = {"step": step, "epoch": round(step / steps_per_epoch, 3),
                       "loss": float(np.mean(losses[-config.checkpoint_every:])), **figures}
             with history_path.open("a", encoding="utf-8") as handle:
@@ -448,17 +483,17 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
     return exported or json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
 
 
-def evaluate(model: SpanModel, tokenizer, held: list[Example], retrieved, config: TrainConfig,
-             manifest_base: dict, precision: str) -> dict:
+def evaluate(model: SpanModel, tokenizer, held: list[Example], retrieved, own: dict[str, str],
+             config: TrainConfig, manifest_base: dict, precision: str) -> dict:
     """Held-out figures and the calibration (threshold, Platt) for the model as it stands."""
     manifest = {**manifest_base, "calibration": {"threshold": 0.0, "platt": [1.0, 0.0]}}
     reader = Reader(model, tokenizer, manifest, precision)
-    gold, open_domain = reader_cases(reader, held, retrieved, config.passages)
-    threshold = choose_threshold(open_domain)
-    a, b = (float(v) for v in platt(open_domain))
-    figures = scores(gold, open_domain, threshold)
+    gold, calibration = reader_cases(reader, held, retrieved, own, config.passages)
+    threshold = choose_threshold(calibration)
+    a, b = platt(calibration)
+    figures = scores(gold, calibration, threshold)
     figures["calibration"] = {"threshold": threshold, "platt": [a, b], "passages": config.passages,
-                              "wrong_cost": WRONG_COST, "cases": len(open_domain)}
+                              "wrong_cost": WRONG_COST, "cases": len(calibration)}
     return figures
 
 
@@ -470,12 +505,13 @@ def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) 
     from .model import Embedder
 
     embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
-    retrieved = retrieved_passages(examples, Path(config.data), work / f"retrieval-{config.limit or 'all'}",
-                                   max(config.passages, 8), embedder, settings)
+    retrieval = work / f"retrieval-{config.limit or 'all'}"
+    retrieved = retrieved_passages(examples, Path(config.data), retrieval, max(config.passages, 8), embedder,
+                                   settings)
     reader = Reader.load(out, precision=config.precision, word_embeddings=embedder.word_embeddings())
     manifest = dict(reader.manifest)
-    figures = evaluate(reader.model, reader.tokenizer, held, retrieved, config, manifest,
-                       resolve_precision(config.precision))
+    figures = evaluate(reader.model, reader.tokenizer, held, retrieved, answer_passages(held, retrieval / "index"),
+                       config, manifest, resolve_precision(config.precision))
     manifest["calibration"] = figures.pop("calibration")
     manifest["heldout"] = figures
     tmp = out / (MANIFEST_FILE + ".tmp")
