@@ -458,7 +458,7 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         schedule.step()
         optimiser.zero_grad(set_to_none=True)
         step += 1
-        losses.append(float(loss))
+        losses.append(loss.item())
         progress.update(1)
         progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{schedule.get_last_lr()[0]:.1e}")
         if step % config.checkpoint_every == 0 or step == total:
