@@ -16,6 +16,7 @@
 | reader_dir         | <project>/qa/weights            | QA_READER         | the trained span reader (committed)   |
 | reader_passages    | 4                               |                   | top fused passages the reader reads   |
 | precision          | auto (bf16 where the CPU has it)| QA_PRECISION      | 2.7x faster forward passes            |
+| concurrency        | the cores this process may use  | QA_CONCURRENCY    | questions the app answers at once     |
 | host / port        | 127.0.0.1 / 7860                | QA_HOST / QA_PORT | loopback unless asked otherwise       |
 """
 
@@ -61,6 +62,9 @@ class Settings:
     reader_dir: Path = field(default_factory=lambda: _env_path("QA_READER", PROJECT_ROOT / "qa" / "weights"))
     reader_passages: int = 4
     precision: str = field(default_factory=lambda: os.environ.get("QA_PRECISION", "auto"))
+    concurrency: int = field(
+        default_factory=lambda: int(os.environ.get("QA_CONCURRENCY") or len(os.sched_getaffinity(0)))
+    )
     host: str = field(default_factory=lambda: os.environ.get("QA_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(os.environ.get("QA_PORT", "7860")))
 

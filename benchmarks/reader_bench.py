@@ -1,0 +1,102 @@
+"""The trained reader's speed and its bf16/fp32 agreement: ``python benchmarks/reader_bench.py``.
+
+* windows/s of the reader's forward pass at 256 tokens, bf16 autocast against fp32, alternated batch by batch;
+* on the development questions: how often the bf16 and the fp32 reader give the same answer (same span or
+  both abstaining) over the same retrieved passages, and the largest margin difference;
+* warm ``answer()`` p50/p95 against bare ``encode_query`` of the same questions, run back to back, and the
+  process's resident memory after it all.
+
+Writes ``benchmarks/results/reader.json`` and prints a summary. Ratios are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from machine import describe_machine, peak_rss_mib  # noqa: E402
+from timing import ratio, summary_ms, timed  # noqa: E402
+
+from qa.evaluation import read_questions  # noqa: E402
+from qa.precision import autocast, cpu_has_bf16  # noqa: E402
+from qa.reader import Reader, pad  # noqa: E402
+from qa.retrieval import clean_question, load  # noqa: E402
+from qa.script import to_search  # noqa: E402
+from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
+
+DEV = PROJECT_ROOT / "tests" / "data" / "seeds_dev_qa.jsonl"
+OUT = Path(__file__).resolve().parent / "results" / "reader.json"
+
+
+def forward_throughput(reader: Reader, rounds: int = 6, batch: int = 16, length: int = 256) -> dict:
+    """Windows per second of one forward pass over ``batch`` full windows, bf16 and fp32 alternated."""
+    ids = torch.randint(1000, 200_000, (batch, length))
+    ids, mask = pad(ids.tolist(), reader.tokenizer.pad_token_id)
+    seconds: dict[str, list[float]] = {"bf16": [], "fp32": []}
+    for _ in range(rounds):
+        for precision in seconds:
+            with torch.inference_mode(), autocast(precision):
+                seconds[precision].append(timed(lambda: reader.model(ids, mask))[1])
+    best = {p: batch / min(s) for p, s in seconds.items()}
+    return {"windows_per_s": {p: round(v, 1) for p, v in best.items()},
+            "bf16_over_fp32": ratio(best["bf16"], best["fp32"])}
+
+
+def agreement(engine, questions) -> dict:
+    """Same answer from the bf16 and the fp32 reader over the same passages, on every question."""
+    base = engine.reader
+    readers = {p: Reader(base.model, base.tokenizer, base.manifest, p) for p in ("bf16", "fp32")}
+    same, worst = 0, 0.0
+    for case in questions:
+        question = clean_question(case.question, engine.settings.max_question_chars)
+        hits = engine.retrieve(question, engine.settings.reader_passages)
+        passages = [engine.documents[h.source].search[h.start:h.end] for h in hits]
+        spans = {p: r.read(to_search(question), passages) for p, r in readers.items()}
+        verdicts = {p: (s[0].passage, s[0].start, s[0].end) if s and s[0].margin > base.threshold else None
+                    for p, s in spans.items()}
+        same += verdicts["bf16"] == verdicts["fp32"]
+        if spans["bf16"] and spans["fp32"]:
+            worst = max(worst, abs(spans["bf16"][0].margin - spans["fp32"][0].margin))
+    return {"questions": len(questions), "same_answer": same, "share": round(same / len(questions), 3),
+            "max_margin_difference": round(worst, 3)}
+
+
+def latency(engine, questions, rounds: int = 3) -> dict:
+    """Warm answer() against bare encode_query of the same question, back to back."""
+    answer_s, encode_s = [], []
+    engine.answer(questions[0].question)  # warm-up: model, reader, jieba
+    for _ in range(rounds):
+        for case in questions:
+            query = to_search(clean_question(case.question, engine.settings.max_question_chars))
+            encode_s.append(timed(lambda q=query: engine.embedder.encode_query(q))[1])
+            answer_s.append(timed(lambda c=case: engine.answer(c.question))[1])
+    answer, encode = summary_ms(answer_s), summary_ms(encode_s)
+    return {"answer": answer, "encode_query": encode, "answer_over_encode_p50": ratio(answer["p50_ms"],
+                                                                                       encode["p50_ms"])}
+
+
+def main() -> int:
+    settings = Settings()
+    engine = load(settings.index_dir, settings)
+    questions = read_questions(DEV)
+    results = {"machine": describe_machine(), "precision": engine.reader.precision,
+               "cpu_has_bf16": cpu_has_bf16(), "reader_passages": settings.reader_passages}
+    results["latency"] = latency(engine, questions)
+    results["agreement"] = agreement(engine, questions)
+    if cpu_has_bf16():
+        results["forward"] = forward_throughput(engine.reader)
+    results["peak_rss_mib"] = peak_rss_mib()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
