@@ -1,9 +1,13 @@
 """The chat app in the browser: ``python app.py`` serves http://127.0.0.1:7860.
 
-UI only: every answer comes from ``qa.Engine.answer`` over the committed index, loaded once at
-start-up; the model is warmed with one query, and the example questions (``qa.examples``) are made,
-before the app serves. Settings come from the environment: QA_HOST and QA_PORT (``qa.Settings``),
-and QA_USER / QA_PASSWORD for a login, which is required when QA_HOST is not a loopback address.
+UI only: every answer comes from ``qa.Engine.answer`` over the committed index. The index is loaded
+before the app serves (a missing or damaged one stops it with the fix); the model (embedder and reader,
+warmed with one question) and then the example questions (``qa.examples``) load in a background thread,
+so the page is usable at once and says "正在加载模型…" until the model is ready; a question asked
+meanwhile waits for it. Up to QA_CONCURRENCY questions (default: the cores) are answered at once, the
+cores divided among them (``ThreadBudget``; OMP_NUM_THREADS caps the threads of one question). Settings
+come from the environment: QA_HOST, QA_PORT and QA_CONCURRENCY (``qa.Settings``), and QA_USER /
+QA_PASSWORD for a login, which is required when QA_HOST is not a loopback address.
 
 The named endpoint ``/ask`` returns the structured answer (``ask_result``) to ``gradio_client``:
 
@@ -20,6 +24,10 @@ import html
 import ipaddress
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -28,14 +36,15 @@ import gradio as gr  # noqa: E402
 
 from qa import Answer, Engine, Hit, IndexProblem, Settings, load  # noqa: E402
 from qa.examples import example_questions  # noqa: E402
-from qa.model import ModelUnavailable  # noqa: E402
+from qa.indexing import stale_reason  # noqa: E402
 from qa.script import to_search  # noqa: E402
-from qa.store import stale_reason  # noqa: E402
 from qa.types import Document  # noqa: E402
 
 MAX_K = 10
 EXAMPLES = 6
 TITLE = "政府报告问答"
+LOADING = "正在加载模型…"
+LOAD_WAIT_SECONDS = 600  # how long a question asked during start-up waits for the model
 CSS = """
 .gradio-container { max-width: 1180px !important; margin: 0 auto !important; }
 #qa-header h1 { font-size: 1.6rem; margin: 0.2rem 0 0.1rem; }
@@ -45,6 +54,7 @@ CSS = """
 .qa-sentence { border-left: 3px solid var(--color-accent); padding: 0.1rem 0 0.1rem 0.7rem;
                margin: 0.3rem 0 0.6rem; color: var(--body-text-color); }
 .qa-message { font-weight: 600; margin-bottom: 0.4rem; }
+.qa-status { color: #b45309; font-weight: 600; }
 .qa-label { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 0.4rem 0 0.2rem; }
 .qa-related .qa-label { color: #b45309; font-weight: 600; }
 .qa-cite { border: 1px solid var(--border-color-primary); border-radius: 6px; margin: 0.25rem 0;
@@ -86,19 +96,105 @@ def login(settings: Settings, environ: dict[str, str]) -> tuple[str, str] | None
     return (user, password) if user else None
 
 
-def start_engine(settings: Settings) -> tuple[Engine, list[str]]:
-    """The engine over the committed index and the example questions (answering them loads and
-    warms the model). Raises ``SystemExit`` saying how to build the index when it cannot be loaded."""
+def open_index(settings: Settings) -> Engine:
+    """The engine over the committed index; its model loads later (``ModelLoader``). Raises ``SystemExit``
+    saying how to build the index when it cannot be loaded."""
     try:
         engine = load(settings.index_dir, settings)
-        reason = stale_reason(engine.stored.manifest, settings.corpus_dir, settings)
-        if reason:
-            print(f"app: warning: the index is out of date ({reason}); update it with `qa build`",
-                  file=sys.stderr)
-        engine.answer("warm-up")
-        return engine, example_questions(engine, EXAMPLES)
-    except (IndexProblem, ModelUnavailable) as problem:
+    except IndexProblem as problem:
         raise SystemExit(f"app: cannot start: {problem}\nBuild the index with: qa build") from None
+    reason = stale_reason(engine.stored.manifest, settings.corpus_dir, settings)
+    if reason:
+        print(f"app: warning: the index is out of date ({reason}); update it with `qa build`", file=sys.stderr)
+    return engine
+
+
+class ThreadBudget:
+    """Divides the cores among the questions being answered: each request thread runs torch with
+    ``cores // questions in progress`` intra-op threads, at least 1 and at most ``most``. One question gets
+    every core, several get one each instead of oversubscribing the cores (torch's OpenMP thread count is per
+    calling thread, and the answers do not depend on it)."""
+
+    def __init__(self, cores: int, most: int | None = None) -> None:
+        self.cores = max(1, cores)
+        self.most = max(1, most or self.cores)
+        self._answering = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_this_machine(cls) -> ThreadBudget:
+        """The cores this process may use; OMP_NUM_THREADS, when set, caps the threads of one question (1 suits
+        a machine whose cores other processes keep busy: a team of threads waits for its slowest member)."""
+        return cls(len(os.sched_getaffinity(0)), int(os.environ.get("OMP_NUM_THREADS") or 0) or None)
+
+    @contextmanager
+    def share(self) -> Iterator[int]:
+        """Count this question in while it is answered; yields the torch threads it was given."""
+        import torch
+
+        with self._lock:
+            self._answering += 1
+            threads = max(1, min(self.most, self.cores // self._answering))
+        torch.set_num_threads(threads)
+        try:
+            yield threads
+        finally:
+            with self._lock:
+                self._answering -= 1
+
+
+class ModelLoader:
+    """Loads the engine's model in a background thread (one question loads and warms the embedder and the
+    reader), then makes the example questions, which count as questions in ``budget``; ``engine()`` waits for
+    the model."""
+
+    def __init__(self, engine: Engine, budget: ThreadBudget | None = None) -> None:
+        self._engine = engine
+        self.budget = budget or ThreadBudget.for_this_machine()
+        self._ready = threading.Event()
+        self.problem = ""  # why the model cannot be loaded, once that is known
+        self.examples: list[str] | None = None  # None until they are made
+
+    def start(self) -> ModelLoader:
+        threading.Thread(target=self._load, name="qa-model-loader", daemon=True).start()
+        return self
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._engine.answer("warm-up")
+        except Exception as problem:  # whatever it is, the page and the waiting questions must hear of it
+            self.problem, self.examples = f"{type(problem).__name__}: {problem}", []
+            print(f"app: cannot load the model: {self.problem}", file=sys.stderr, flush=True)
+            return
+        finally:
+            self._ready.set()
+        print(f"app: model ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        self.examples = self._make_examples()
+
+    def _make_examples(self) -> list[str]:
+        try:
+            with self.budget.share():  # questions asked meanwhile get their share of the cores
+                examples = example_questions(self._engine, EXAMPLES)
+        except Exception as problem:  # the app answers without examples
+            print(f"app: no example questions: {type(problem).__name__}: {problem}", file=sys.stderr, flush=True)
+            return []
+        print(f"app: {len(examples)} example questions ready", file=sys.stderr, flush=True)
+        return examples
+
+    def status(self) -> str:
+        """What the page says about the model: ``LOADING``, why it cannot be loaded, or "" once ready."""
+        if not self._ready.is_set():
+            return LOADING
+        return f"模型无法加载：{self.problem}" if self.problem else ""
+
+    def engine(self, timeout: float = LOAD_WAIT_SECONDS) -> Engine:
+        """The engine once its model is ready (waiting up to ``timeout`` seconds); ``gr.Error`` otherwise."""
+        if not self._ready.wait(timeout):
+            raise gr.Error("模型仍在加载，请稍后再试。", print_exception=False)
+        if self.problem:
+            raise gr.Error(f"模型无法加载：{self.problem}", print_exception=False)
+        return self._engine
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -182,6 +278,11 @@ def reply(content: str) -> dict:
     return {"role": "assistant", "content": content}
 
 
+def render_status(text: str) -> str:
+    """The model's state above the chat ("正在加载模型…"), or nothing once it is ready."""
+    return f'<div class="qa-status">{escape(text)}</div>' if text else ""
+
+
 def render_notice(text: str) -> str:
     """A short notice in place of an answer (no question, no document selected)."""
     return f'<div class="qa-reply qa-notice"><div class="qa-message">{escape(text)}</div></div>'
@@ -230,9 +331,17 @@ def render_citation(engine: Engine, answer: Answer, number: int, hit: Hit, terms
 # ---------------------------------------------------------------------------------------------- UI
 
 
-def build_ui(engine: Engine, examples: list[str]) -> gr.Blocks:
-    """The chat page and the ``/ask`` endpoint over ``engine``."""
-    titles = engine.titles()
+def build_ui(loader: ModelLoader, index: Engine, concurrency: int) -> gr.Blocks:
+    """The chat page and the ``/ask`` endpoint over ``index`` (the engine, usable for its documents before
+    its model is loaded), answering up to ``concurrency`` questions at once."""
+    titles = index.titles()
+    budget = loader.budget
+    answering = {"concurrency_limit": concurrency, "concurrency_id": "answer"}
+
+    def answer(question: str, k: int, sources: list[str] | None) -> Answer:
+        engine = loader.engine()
+        with budget.share():
+            return engine.answer(question, k, sources)
 
     def respond(question: str, history: list, k: float, sources: list[str]) -> tuple[list, str]:
         if not (question or "").strip():
@@ -240,18 +349,26 @@ def build_ui(engine: Engine, examples: list[str]) -> gr.Blocks:
         if not sources:
             notice = render_notice("请在右侧“检索文档”中至少选择一份文档。")
             return history + [asked(question), reply(notice)], ""
-        answer = engine.answer(question, int(k), list(sources))
-        return history + [asked(answer.question), reply(render_answer(engine, answer))], ""
+        result = answer(question, int(k), list(sources))
+        return history + [asked(result.question), reply(render_answer(index, result))], ""
 
     def ask(question: str, k: int = 5, sources: list[str] | None = None) -> dict:
         """Answer ``question`` from the reports: the short answer, its sentence, file, paragraph and
         offsets, and the citations (``k`` passages, from the files in ``sources`` or all)."""
         k = min(max(int(k or 5), 1), MAX_K)
-        return ask_result(engine.answer(question or "", k, checked_sources(engine, sources)))
+        return ask_result(answer(question or "", k, checked_sources(index, sources)))
+
+    def refresh() -> tuple:
+        """The model's state and the example questions, until both are settled (then the timer stops)."""
+        examples = loader.examples or []
+        return (gr.HTML(render_status(loader.status()), visible=bool(loader.status())),
+                gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)),
+                gr.Timer(active=loader.examples is None))
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.HTML(f'<div id="qa-header"><h1>{TITLE}</h1><p>从 {len(titles)} 份政府报告中抽取答案，'
                 "每个答案都注明原文出处；报告中没有的内容会直接说明。</p></div>")
+        status = gr.HTML(render_status(loader.status()), elem_id="qa-status", visible=bool(loader.status()))
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="对话", height=560, render_markdown=False, latex_delimiters=[],
@@ -261,20 +378,25 @@ def build_ui(engine: Engine, examples: list[str]) -> gr.Blocks:
                     question = gr.Textbox(placeholder="输入问题，按回车提问", show_label=False, scale=5,
                                           max_lines=3, elem_id="qa-question", autofocus=True)
                     submit = gr.Button("提问", variant="primary", scale=1, min_width=90, elem_id="qa-submit")
+                examples = loader.examples or []
                 sample = gr.Dataset(label="示例问题", components=[question], samples=[[q] for q in examples],
                                     elem_id="qa-examples", visible=bool(examples))
             with gr.Column(scale=1, min_width=260):
-                k = gr.Slider(1, MAX_K, value=engine.settings.top_k, step=1, label="显示段落数",
+                k = gr.Slider(1, MAX_K, value=index.settings.top_k, step=1, label="显示段落数",
                               elem_id="qa-k")
                 sources = gr.CheckboxGroup([(title, source) for source, title in titles.items()],
                                            value=list(titles), label="检索文档", elem_id="qa-sources")
                 gr.ClearButton([chatbot, question], value="清空对话", elem_id="qa-clear")
+        timer = gr.Timer(1.0, active=loader.examples is None)
         inputs, outputs = [question, chatbot, k, sources], [chatbot, question]
-        submit.click(respond, inputs, outputs, api_visibility="private")
-        question.submit(respond, inputs, outputs, api_visibility="private")
+        submit.click(respond, inputs, outputs, api_visibility="private", **answering)
+        question.submit(respond, inputs, outputs, api_visibility="private", **answering)
         sample.click(lambda chosen: chosen[0], sample, question, api_visibility="private").then(
-            respond, inputs, outputs, api_visibility="private")
-        gr.api(ask, api_name="ask")
+            respond, inputs, outputs, api_visibility="private", **answering)
+        for trigger in (timer.tick, demo.load):
+            trigger(refresh, None, [status, sample, timer], api_visibility="private", show_progress="hidden",
+                    queue=False)  # a glance at two attributes: never waits behind questions
+        gr.api(ask, api_name="ask", **answering)
     return demo
 
 
@@ -289,13 +411,14 @@ def theme() -> gr.themes.Base:
 
 
 def main() -> int:
-    """Check the settings, load the engine, serve."""
+    """Check the settings, load the index, start loading the model, serve."""
     settings = Settings()
     auth = login(settings, dict(os.environ))
-    engine, examples = start_engine(settings)
-    build_ui(engine, examples).launch(server_name=settings.host, server_port=settings.port, auth=auth,
-                                      auth_message=TITLE if auth else None, theme=theme(), css=CSS,
-                                      footer_links=["api"], show_error=True)
+    index = open_index(settings)
+    loader = ModelLoader(index).start()
+    build_ui(loader, index, settings.concurrency).launch(
+        server_name=settings.host, server_port=settings.port, auth=auth, auth_message=TITLE if auth else None,
+        theme=theme(), css=CSS, footer_links=["api"], show_error=True)
     return 0
 
 

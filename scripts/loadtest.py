@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Load test: many users asking the app at once, through its ``/ask`` endpoint.
 
-Starts ``python app.py`` as a real process on a free port (or uses ``--url`` and ``--pid`` of one already
-running), then:
+Starts ``python app.py`` as a real process on a free port (``tests/app_process.py``; or uses ``--url`` and
+``--pid`` of one already running) and waits until it has loaded its model and example questions, then:
 
-1. asks every distinct request once, one after the other: the reference answers (and the model warm-up);
+1. asks every distinct request once, one after the other: the reference answers (and the warm-up);
 2. runs ``--rounds`` rounds in which ``--clients`` threads, each with its own ``gradio_client.Client``,
    send ``--per-client`` requests each, all at once;
 3. reports errors, answers that differ from the reference, p50/p95/max latency per round, throughput, and
@@ -13,12 +13,17 @@ running), then:
 It fails (exit code 1) on any error, any answer that differs from the sequential one, or memory that grows
 by more than ``--max-growth-mb`` from the end of the first round to the end of the last one (the first round
 is where thread pools and allocator arenas settle; with the default 4 rounds, 600 requests are watched).
-Memory grows mostly in native allocations, not Python objects: ``MALLOC_ARENA_MAX=2`` in the app's
-environment (passed on from this one) keeps it flatter.
+
+``--sweep`` measures latency and throughput against the number of clients instead (one round of
+``--per-round`` requests at each count), and with ``--baseline`` does the same, alternated count by count,
+for another checkout's app (e.g. the code before a change: ``git archive <commit> | tar -x -C /tmp/qa-then``),
+so that both see the same load from other processes; it writes the figures (``--json``) and a chart
+(``--chart``: p50/p95 latency and throughput against clients).
 
     python scripts/loadtest.py                       # 8 clients x 25 requests, 4 rounds: 800 requests
     python scripts/loadtest.py --clients 2 --per-client 3 --rounds 1 --json out.json
-    GRADIO_DEFAULT_CONCURRENCY_LIMIT=4 python scripts/loadtest.py   # the app runs 4 requests at a time
+    QA_CONCURRENCY=4 python scripts/loadtest.py      # the app answers 4 questions at once
+    python scripts/loadtest.py --sweep 1 2 4 8 16 --baseline /tmp/qa-then --json sweep.json --chart sweep.png
 """
 
 from __future__ import annotations
@@ -27,21 +32,20 @@ import argparse
 import json
 import math
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+
+from app_process import EXAMPLES_READY, AppProcess, start_app  # noqa: E402
+
 FIRST_SOURCE = "001_84905cf744b120d4.txt"
-LOGIN_AND_HOST = ("QA_HOST", "QA_USER", "QA_PASSWORD")  # not passed on: the app serves loopback only
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+READY_SECONDS = 1800  # the model and the example questions, on cores other processes may be holding
 
 # (question, k, sources): real questions, odd ones, and the other parameters varied.
 ODD_REQUESTS = [
@@ -69,12 +73,6 @@ def requests_to_send(limit: int | None = None) -> list[tuple[str, int, list[str]
     return requests
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, from /proc/<pid>/status (VmRSS, kB)."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -84,39 +82,14 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-@contextmanager
-def running_app(log_path: Path, timeout: float = 300) -> Iterator[tuple[str, int]]:
-    """``python app.py`` on a free port: yields (url, pid) once it serves its page; stops it after."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in LOGIN_AND_HOST}
-    env.update(QA_PORT=str(port), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
-    url = f"http://127.0.0.1:{port}/"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as log:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"app.py exited with {process.returncode}; see {log_path}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"app.py did not serve {url} within {timeout:.0f} s; see {log_path}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.5)
-        yield url, process.pid
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def ready_app(project: Path, log: Path) -> AppProcess:
+    """``python app.py`` of ``project``, serving, its model and example questions loaded (an app that loads
+    them in the background says so in its output; an older one loads them before it serves)."""
+    reader = os.environ.get("QA_READER", str(PROJECT_ROOT / "qa" / "weights"))  # untracked, so not in a checkout
+    app = start_app(log, timeout=READY_SECONDS, project=project, QA_READER=reader)
+    if EXAMPLES_READY in (project / "app.py").read_text(encoding="utf-8"):
+        app.wait_for(EXAMPLES_READY, timeout=READY_SECONDS)
+    return app
 
 
 def client_for(url: str):
@@ -134,6 +107,17 @@ def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (``share`` in 0..1) of ``values``."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def reference_pass(url: str, requests) -> tuple[dict, list[float]]:
+    """Every distinct request once, one after the other: ``(answers by repr(request), seconds each)``."""
+    client = client_for(url)
+    reference, seconds = {}, []
+    for request in requests:
+        started = time.perf_counter()
+        reference[repr(request)] = ask(client, request)
+        seconds.append(time.perf_counter() - started)
+    return reference, seconds
 
 
 def one_round(url: str, requests, reference: dict, clients: int, per_client: int, offset: int) -> dict:
@@ -171,10 +155,17 @@ def one_round(url: str, requests, reference: dict, clients: int, per_client: int
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
-    return {"requests": clients * per_client, "errors": errors, "mismatches": mismatches, "seconds": seconds,
-            "p50": statistics.median(latencies) if latencies else None,
+    return {"clients": clients, "requests": clients * per_client, "errors": errors, "mismatches": mismatches,
+            "seconds": seconds, "p50": statistics.median(latencies) if latencies else None,
             "p95": percentile(latencies, 0.95) if latencies else None,
             "max": max(latencies, default=None), "per_second": len(latencies) / seconds}
+
+
+def describe_round(result: dict) -> str:
+    return (f"{result['clients']} clients, {result['requests']} requests in {result['seconds']:.1f} s "
+            f"({result['per_second']:.2f}/s), p50 {result['p50'] * 1000:.0f} ms, p95 {result['p95'] * 1000:.0f} "
+            f"ms, max {result['max'] * 1000:.0f} ms, {len(result['errors'])} errors, {len(result['mismatches'])} "
+            "differing answers" + (f", RSS {result['rss_mb']:.0f} MB" if "rss_mb" in result else ""))
 
 
 def run_load(url: str, pid: int | None, clients: int = 8, per_client: int = 25, rounds: int = 3,
@@ -182,12 +173,7 @@ def run_load(url: str, pid: int | None, clients: int = 8, per_client: int = 25, 
     """The whole test against a running app; returns every figure (see the module docstring)."""
     requests = requests_to_send(limit)
     memory = {"start": rss_mb(pid)} if pid else {}
-    client = client_for(url)
-    reference, sequential = {}, []
-    for request in requests:
-        started = time.perf_counter()
-        reference[repr(request)] = ask(client, request)
-        sequential.append(time.perf_counter() - started)
+    reference, sequential = reference_pass(url, requests)
     if pid:
         memory["after reference"] = rss_mb(pid)
     log(f"reference: {len(requests)} requests one at a time, p50 {statistics.median(sequential) * 1000:.0f} "
@@ -200,11 +186,7 @@ def run_load(url: str, pid: int | None, clients: int = 8, per_client: int = 25, 
         if pid:
             result["rss_mb"] = memory[f"after round {number + 1}"] = rss_mb(pid)
         results.append(result)
-        log(f"round {number + 1}: {clients} clients x {per_client} = {result['requests']} requests in "
-            f"{result['seconds']:.1f} s ({result['per_second']:.1f}/s), p50 {result['p50'] * 1000:.0f} ms, "
-            f"p95 {result['p95'] * 1000:.0f} ms, max {result['max'] * 1000:.0f} ms, "
-            f"{len(result['errors'])} errors, {len(result['mismatches'])} differing answers"
-            + (f", RSS {result['rss_mb']:.0f} MB" if pid else ""))
+        log(f"round {number + 1}: {describe_round(result)}")
         for line in (result["errors"] + result["mismatches"])[:10]:
             log(f"  {line}")
     return {"clients": clients, "per_client": per_client, "rounds": rounds,
@@ -214,7 +196,7 @@ def run_load(url: str, pid: int | None, clients: int = 8, per_client: int = 25, 
             "requests_total": len(requests) + rounds * clients * per_client,
             "errors": sum(len(r["errors"]) for r in results),
             "mismatches": sum(len(r["mismatches"]) for r in results),
-            "concurrency_limit": os.environ.get("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "1 (Gradio default)"),
+            "concurrency": os.environ.get("QA_CONCURRENCY", "the app's default (its cores)"),
             "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", "glibc default"),
             "load_average": os.getloadavg()}
 
@@ -235,6 +217,112 @@ def verdict(figures: dict, max_growth_mb: float) -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------------------------------------- sweep
+
+
+def sweep(apps: dict[str, AppProcess], counts: list[int], per_round: int, log=print) -> dict:
+    """For each number of clients, one round of ``per_round`` requests against each app, the apps' order
+    alternating from one count to the next; each app's answers are checked against its own sequential
+    ones."""
+    requests = requests_to_send()
+    figures: dict[str, dict] = {}
+    for name, app in apps.items():
+        reference, sequential = reference_pass(app.url, requests)
+        figures[name] = {"reference": reference, "sequential_p50": statistics.median(sequential),
+                         "sequential_p95": percentile(sequential, 0.95), "rounds": [],
+                         "rss_mb": {"after reference": rss_mb(app.process.pid)}}
+        log(f"{name}: reference pass, p50 {figures[name]['sequential_p50'] * 1000:.0f} ms")
+    names = list(apps)
+    for turn, clients in enumerate(counts):
+        for name in names[turn % len(names):] + names[:turn % len(names)]:
+            per_client = max(1, per_round // clients)
+            result = one_round(apps[name].url, requests, figures[name]["reference"], clients, per_client,
+                               offset=turn * per_round)
+            result["rss_mb"] = figures[name]["rss_mb"][f"after {clients} clients"] = rss_mb(apps[name].process.pid)
+            figures[name]["rounds"].append(result)
+            log(f"{name}: {describe_round(result)}")
+    for entry in figures.values():
+        del entry["reference"]
+    return {"apps": figures, "counts": counts, "per_round": per_round, "distinct_requests": len(requests),
+            "errors": sum(len(r["errors"]) for e in figures.values() for r in e["rounds"]),
+            "mismatches": sum(len(r["mismatches"]) for e in figures.values() for r in e["rounds"]),
+            "ratios": sweep_ratios(figures), "load_average": os.getloadavg(),
+            "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", "glibc default")}
+
+
+def sweep_ratios(figures: dict[str, dict]) -> dict:
+    """Each app's p50 at every count over its own p50 at one client; and, with a baseline, the current app's
+    throughput and p50 over the baseline's at every count."""
+    ratios: dict[str, dict] = {}
+    for name, entry in figures.items():
+        rounds = {r["clients"]: r for r in entry["rounds"]}
+        single = rounds.get(1)
+        if single and single["p50"]:
+            ratios[f"{name}: p50 / its 1-client p50"] = {c: round(r["p50"] / single["p50"], 3)
+                                                         for c, r in rounds.items()}
+    if {"current", "baseline"} <= set(figures):
+        now = {r["clients"]: r for r in figures["current"]["rounds"]}
+        then = {r["clients"]: r for r in figures["baseline"]["rounds"]}
+        ratios["throughput: current / baseline"] = {c: round(now[c]["per_second"] / then[c]["per_second"], 3)
+                                                    for c in now if c in then}
+        ratios["p50: current / baseline"] = {c: round(now[c]["p50"] / then[c]["p50"], 3) for c in now if c in then}
+    return ratios
+
+
+def chart(figures: dict, path: Path) -> None:
+    """p50 and p95 latency (left) and throughput (right) against the number of clients, one line per app."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency, throughput) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for (name, entry), color in zip(figures["apps"].items(), ("tab:blue", "tab:orange"), strict=False):
+        rounds = entry["rounds"]
+        clients = [r["clients"] for r in rounds]
+        latency.plot(clients, [r["p50"] * 1000 for r in rounds], marker="o", color=color, label=f"{name} p50")
+        latency.plot(clients, [r["p95"] * 1000 for r in rounds], marker="^", linestyle="--", color=color,
+                     label=f"{name} p95")
+        throughput.plot(clients, [r["per_second"] for r in rounds], marker="o", color=color, label=name)
+    for axis in (latency, throughput):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(figures["counts"], [str(c) for c in figures["counts"]])
+        axis.set_xlabel("clients asking at once")
+        axis.legend(fontsize=8)
+    latency.set(title="Latency per request (/ask)", ylabel="ms")
+    throughput.set(title="Throughput", ylabel="answers / s")
+    figure.suptitle(f"{figures['per_round']} requests per round; load average at the end "
+                    f"{' '.join(f'{x:.1f}' for x in figures['load_average'])}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    projects = {"current": PROJECT_ROOT}
+    if args.baseline:
+        projects["baseline"] = Path(args.baseline).resolve()
+    apps: dict[str, AppProcess] = {}
+    try:
+        for name, project in projects.items():
+            apps[name] = ready_app(project, ARTIFACTS / f"loadtest-{name}.log")
+            print(f"{name}: {apps[name].url} (pid {apps[name].process.pid}) from {project}")
+        figures = sweep(apps, args.sweep, args.per_round)
+    finally:
+        for app in apps.values():
+            app.stop()
+    for name, values in figures["ratios"].items():
+        print(f"{name}: " + ", ".join(f"{c} clients {v:.2f}×" for c, v in values.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.chart:
+        chart(figures, Path(args.chart))
+    problems = [f"{figures['errors']} errors"] * bool(figures["errors"]) + \
+               [f"{figures['mismatches']} differing answers"] * bool(figures["mismatches"])
+    print("FAIL: " + "; ".join(problems) if problems else "OK")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
@@ -245,24 +333,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pid", type=int, help="that app's process id, for its memory")
     parser.add_argument("--max-growth-mb", type=float, default=50.0,
                         help="memory growth allowed after round 1 (default 50)")
+    parser.add_argument("--sweep", type=int, nargs="+", metavar="CLIENTS",
+                        help="latency and throughput at these numbers of clients, one round each")
+    parser.add_argument("--per-round", type=int, default=96, help="requests per sweep round (default 96)")
+    parser.add_argument("--baseline", help="with --sweep: another checkout whose app is measured alternately")
+    parser.add_argument("--chart", help="with --sweep: write the chart (PNG) here")
     parser.add_argument("--json", help="write every figure to this file")
-    parser.add_argument("--log", default=str(PROJECT_ROOT / "test-artifacts" / "loadtest-app.log"),
+    parser.add_argument("--log", default=str(ARTIFACTS / "loadtest-app.log"),
                         help="the started app's output (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.sweep:
+        return run_sweep(args)
     if args.url:
         figures = run_load(args.url, args.pid, args.clients, args.per_client, args.rounds, args.limit)
     else:
-        started = time.perf_counter()
-        with running_app(Path(args.log)) as (url, pid):
-            print(f"app: {url} (pid {pid}) serving after {time.perf_counter() - started:.0f} s, "
-                  f"RSS {rss_mb(pid):.0f} MB")
-            figures = run_load(url, pid, args.clients, args.per_client, args.rounds, args.limit)
+        app = ready_app(PROJECT_ROOT, Path(args.log))
+        try:
+            print(f"app: {app.url} (pid {app.process.pid}) ready after {time.monotonic() - app.started:.0f} s, "
+                  f"RSS {rss_mb(app.process.pid):.0f} MB")
+            figures = run_load(app.url, app.process.pid, args.clients, args.per_client, args.rounds, args.limit)
+        finally:
+            app.stop()
     problems = verdict(figures, args.max_growth_mb)
     memory = figures["memory_mb"]
     if memory:
         print("memory (RSS, MB): " + ", ".join(f"{name} {value:.0f}" for name, value in memory.items()))
     print(f"{figures['requests_total']} requests, {figures['errors']} errors, {figures['mismatches']} "
-          f"differing answers, app concurrency limit {figures['concurrency_limit']}, MALLOC_ARENA_MAX "
+          f"differing answers, app concurrency {figures['concurrency']}, MALLOC_ARENA_MAX "
           f"{figures['malloc_arena_max']}, load average {' '.join(f'{x:.1f}' for x in figures['load_average'])}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, ensure_ascii=False, indent=1), encoding="utf-8")

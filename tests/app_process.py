@@ -1,12 +1,18 @@
-"""``python app.py`` as a real subprocess: a pytest plugin shared by the app and browser tests
-(``pytest_plugins = ["app_process"]`` in a test module gives it these fixtures).
+"""``python app.py`` as a real subprocess: process helpers shared by the app and browser tests and by
+``scripts/loadtest.py``, and a pytest plugin (``pytest_plugins = ["app_process"]`` in a test module gives it
+these fixtures).
 
 * ``app_server``: the app, started once per test run on a free port, stopped at its end;
-* ``run_app``: runs ``python app.py`` with some environment changes to its end (start-up refusals).
+* ``run_app``: runs ``python app.py`` with some environment changes to its end (start-up refusals);
+* ``held_app``: another app whose model cannot load until the test lets it (``held_model``).
+
+The page is served before the model is loaded (``ModelLoader`` in app.py); ``AppProcess.wait_for`` waits for
+a line of the app's output, such as ``MODEL_READY``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -15,27 +21,49 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-START_SECONDS = 180  # index, model and example questions load before the app serves
+START_SECONDS = 180  # the index loads before the app serves; the model loads after
 LOGIN_AND_HOST = ("QA_USER", "QA_PASSWORD", "QA_HOST")
-APP = [sys.executable, str(PROJECT_ROOT / "app.py")]
+RUNNING = "Running on local URL"  # Gradio's line once the server listens
+MODEL_READY = "app: model ready"
+EXAMPLES_READY = "example questions ready"
 
 
 @dataclass
 class AppProcess:
-    """A running app: its URL, process and the file its output goes to."""
+    """A running app: its URL, process, the file its output goes to, when it was started and when it said it
+    was running (``time.monotonic()``)."""
 
     url: str
     process: subprocess.Popen
     log: Path
+    started: float
+    running: float = 0.0
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, text: str, timeout: float = START_SECONDS) -> float:
+        """Wait until ``text`` is in the app's output; returns the ``time.monotonic()`` it was first seen
+        (checked every 20 ms). RuntimeError when the app exits or the time is up first."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app.py exited with {self.process.returncode}:\n{self.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"app.py did not print {text!r} within {timeout:.0f} s:\n{self.output()[-3000:]}")
+            time.sleep(0.02)
+        return time.monotonic()
+
+    def wait_for_model(self, timeout: float = START_SECONDS) -> float:
+        """Wait until the app says its model is loaded (``MODEL_READY``)."""
+        return self.wait_for(MODEL_READY, timeout)
 
     def stop(self) -> None:
         """Stop the app (by its own process id) and wait for it."""
@@ -63,21 +91,35 @@ def app_env(**changes: str) -> dict[str, str]:
     return env
 
 
+def app_command(project: Path = PROJECT_ROOT) -> list[str]:
+    """``python <project>/app.py``: a checkout's own app runs on its own ``qa`` package (the script's folder
+    comes first on ``sys.path``)."""
+    return [sys.executable, str(project / "app.py")]
+
+
 def run_to_end(env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``python app.py`` to its end; output and errors as text."""
-    return subprocess.run(APP, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(app_command(), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
-def start_app(log: Path, timeout: float = START_SECONDS) -> AppProcess:
-    """Start ``python app.py`` on a free port and wait until it serves its page."""
+def start_app(log: Path, timeout: float = START_SECONDS, project: Path = PROJECT_ROOT,
+              **env_changes: str) -> AppProcess:
+    """Start ``python app.py`` of ``project`` on a free port (with ``env_changes``) and wait until it says it is
+    running and serves its page."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as handle:
-        process = subprocess.Popen(APP, cwd=PROJECT_ROOT, env=app_env(QA_PORT=str(port)), stdout=handle,
-                                   stderr=subprocess.STDOUT)
-    app = AppProcess(url, process, log)
+        started = time.monotonic()
+        process = subprocess.Popen(app_command(project), cwd=project, env=app_env(QA_PORT=str(port), **env_changes),
+                                   stdout=handle, stderr=subprocess.STDOUT)
+    app = AppProcess(url, process, log, started)
+    try:
+        app.running = app.wait_for(RUNNING, timeout)
+    except RuntimeError:
+        app.stop()
+        raise
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -87,9 +129,36 @@ def start_app(log: Path, timeout: float = START_SECONDS) -> AppProcess:
                 if response.status == 200:
                     return app
         except (urllib.error.URLError, OSError):
-            time.sleep(0.5)
+            time.sleep(0.2)
     app.stop()
     raise RuntimeError(f"app.py did not serve {url} within {timeout:.0f} s:\n{app.output()[-3000:]}")
+
+
+@contextmanager
+def held_model(cache: Path, name: str = "multilingual-e5-small") -> Iterator[Callable[[], None]]:
+    """Hold the lock ``qa.model.build_e5_small`` takes beside ``cache/name``: an app whose QA_MODEL_CACHE is
+    the empty folder ``cache`` waits to build and load its model until ``release()`` is called (or the block
+    ends)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f".{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield lambda: fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="module")
+def held_app(tmp_path_factory) -> Iterator[tuple[AppProcess, Callable[[], None]]]:
+    """``(app, release)``: an app serving with its model held back (``held_model``, in a new model cache that
+    it builds once released)."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    with held_model(cache) as release:
+        app = start_app(PROJECT_ROOT / "test-artifacts" / "app-held.log", QA_MODEL_CACHE=str(cache))
+        try:
+            yield app, release
+        finally:
+            app.stop()
 
 
 @pytest.fixture(scope="session")
