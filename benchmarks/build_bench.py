@@ -1,4 +1,4 @@
-"""Build: chunks per second of ``qa.store.build`` against the model's raw encoding of the same passages,
+"""Build: chunks per second of ``qa.indexing.build`` against the model's raw encoding of the same passages,
 and the time of a rebuild with nothing changed.
 
 Raw encoding and full builds alternate (raw, build, raw, build, ...) so that load from other processes on
@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 from timing import ratio, timed
 
+from qa.indexing import build, passage_text
 from qa.settings import Settings
-from qa.store import build, load_index, passage_text
+from qa.storage import load_index
 
 
 class TimedEmbedder:

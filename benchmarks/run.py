@@ -34,10 +34,11 @@ from scale_bench import scale_benchmark  # noqa: E402
 
 from qa.cli import parser as qa_parser  # noqa: E402
 from qa.evaluation import read_questions, read_squad, run_cli, write_corpus  # noqa: E402
+from qa.indexing import build  # noqa: E402
 from qa.model import Embedder  # noqa: E402
 from qa.retrieval import load  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
-from qa.store import build, load_index  # noqa: E402
+from qa.storage import load_index  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CMRC = HERE / "data" / "cmrc2018_trial.json"

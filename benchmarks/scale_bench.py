@@ -23,8 +23,8 @@ import numpy as np
 from machine import current_rss_mib
 from timing import ratio, summary_ms, timed
 
+from qa.indexing import index_type_for, make_faiss_index
 from qa.settings import Settings
-from qa.store import index_type_for, make_faiss_index
 
 TOPIC_SIZE = 10  # chunks per topic, about a short document's worth
 SHRINK = 0.1

@@ -14,13 +14,14 @@ import threading
 from collections.abc import Sequence
 
 from .conversation import Turn
+from .indexing import EmptyCorpus, build, stale_reason
 from .retrieval import Engine, load
-from .settings import Settings
-from .store import EmptyCorpus, IndexProblem, build, read_manifest, stale_reason
+from .settings import Settings, SettingsError
+from .storage import IndexProblem, read_manifest
 from .types import Answer, Chunk, Document, Hit
 
-__all__ = ["Answer", "Chunk", "Document", "EmptyCorpus", "Engine", "Hit", "IndexProblem", "Settings", "Turn",
-           "answer", "build", "default_engine", "load", "retrieve"]
+__all__ = ["Answer", "Chunk", "Document", "EmptyCorpus", "Engine", "Hit", "IndexProblem", "Settings", "SettingsError",
+           "Turn", "answer", "build", "default_engine", "load", "retrieve"]
 
 _default: Engine | None = None
 _default_lock = threading.Lock()
@@ -42,7 +43,8 @@ def default_engine() -> Engine:
                 from .model import Embedder
 
                 print(f"qa: rebuilding the index in {settings.index_dir}: {reason}", file=sys.stderr)
-                embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+                embedder = Embedder(settings.model, settings.model_cache, settings.batch_size,
+                                    precision=settings.precision)
                 report = build(settings, embedder=embedder, progress=False,
                                log=lambda message: print(f"qa: {message}", file=sys.stderr))
                 print(f"qa: {report.summary()}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Command line: ``qa build``, ``qa search``, ``qa ask``, ``qa eval``.
 
-Thin wrappers over the library; every failure the user can fix is one line of text, exit code 1 or 2.
+Thin wrappers over the library; every failure the user can fix is one line of text: exit code 2 for a bad
+argument or setting (``qa.settings``), 1 for anything else.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from .indexing import EmptyCorpus
 from .model import ModelUnavailable
-from .settings import Settings
-from .store import EmptyCorpus, IndexProblem
+from .settings import Settings, SettingsError
+from .storage import IndexProblem
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,7 +37,7 @@ def _engine(args: argparse.Namespace):
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .store import build
+    from .indexing import build
 
     settings = _settings(args)
     report = build(settings, progress=not args.quiet, log=lambda message: print(message, file=sys.stderr))
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
+    except SettingsError as problem:
+        print(f"qa: {problem}", file=sys.stderr)
+        return 2
     except (IndexProblem, EmptyCorpus, ModelUnavailable) as problem:
         print(f"qa: {problem}", file=sys.stderr)
         return 1

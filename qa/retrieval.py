@@ -1,12 +1,12 @@
 """Hybrid retrieval: dense (FAISS) and BM25 (jieba tokens) rankings fused by reciprocal rank fusion,
 then the fused top is re-ranked by how much of the question's key words each passage holds.
 
-RRF(d) = Σ_r 1 / (k + rank_r(d)), k = 60, over each ranking's top ``candidates``
-(Cormack, Clarke & Büttcher 2009).
-score(d) = coverage(d) + PHRASE_WEIGHT · phrase(d) + RERANK_RRF_WEIGHT · RRF(d) / max RRF, where
+RRF(d) = Σ_r 1 / (k + rank_r(d)), k = ``rrf_k``, over each ranking's top ``candidates``
+(Cormack, Clarke & Büttcher 2009); the fused top ``rerank_depth`` are re-ranked by
+score(d) = coverage(d) + ``phrase_weight`` · phrase(d) + ``rerank_rrf_weight`` · RRF(d) / max RRF, where
 coverage (``qa.terms.coverage``) is the mean of the passage's and its best sentence's share of the
 question's IDF-weighted key words, and phrase the share of the question's adjacent word pairs that
-stand side by side in the passage.
+stand side by side in the passage. Every weight is a setting (``qa.settings``).
 
 >>> engine = load("embeddings")                                  # doctest: +SKIP
 >>> engine.retrieve("伊金霍洛镇2022年全年总收入是多少？", k=1)[0].source   # doctest: +SKIP
@@ -28,12 +28,10 @@ from .chunking import sentence_spans
 from .conversation import Turn
 from .script import to_search
 from .settings import Settings
-from .store import IndexProblem, StoredIndex, load_index
+from .storage import IndexProblem, StoredIndex, load_index
 from .terms import Segmenter, adjacent_pairs, coverage, key_terms, phrase_coverage, term_weights
 from .types import Answer, Chunk, Hit
 
-RERANK_RRF_WEIGHT = 0.2  # coverage decides; fusion breaks near-ties (measured: docs/architecture.md)
-PHRASE_WEIGHT = 0.3
 # control and invisible characters, and lone surrogates (valid in JSON, but no tokenizer can encode them)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ud800-\udfff]")
 
@@ -43,7 +41,7 @@ def clean_question(question: str, max_chars: int) -> str:
     return " ".join(_CONTROL.sub(" ", str(question or "")).split())[:max_chars]
 
 
-def rrf(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
+def rrf(rankings: list[list[int]], k: int) -> dict[int, float]:
     """Reciprocal rank fusion of several rankings of item ids (best first)."""
     fused: dict[int, float] = {}
     for ranking in rankings:
@@ -61,7 +59,7 @@ class Engine:
         self.stored = stored
         self.settings = settings
         self.segmenter = Segmenter(stored.names)
-        self.bm25 = BM25.from_tokens(stored.tokens)
+        self.bm25 = BM25.from_tokens(stored.tokens, settings.bm25_k1, settings.bm25_b)
         self._embedder = embedder
         self._reader = None
         self._lock = threading.Lock()
@@ -77,14 +75,16 @@ class Engine:
                 from .model import Embedder
 
                 settings = self.settings
-                self._embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+                self._embedder = Embedder(settings.model, settings.model_cache, settings.batch_size,
+                                          precision=settings.precision)
             _check_dimension(self.stored, self.settings, self._embedder)
             return self._embedder
 
     @property
     def reader(self):
         """The trained span reader, loaded on first use; it shares the embedder's word-embedding matrix when
-        both are the builtin model."""
+        both are the builtin model. The settings ``answer_threshold`` and ``max_answer_tokens``, when set,
+        replace the calibrated threshold and the answer length of its manifest."""
         embedder = self.embedder
         with self._lock:
             if self._reader is None:
@@ -94,8 +94,12 @@ class Engine:
                 shared = None
                 if read_manifest(settings.reader_dir).get("base_model") == settings.model:
                     shared = embedder.word_embeddings()
-                self._reader = Reader.load(settings.reader_dir, precision=settings.precision,
-                                           word_embeddings=shared)
+                reader = Reader.load(settings.reader_dir, precision=settings.precision, word_embeddings=shared)
+                if settings.answer_threshold is not None:
+                    reader.threshold = settings.answer_threshold
+                if settings.max_answer_tokens is not None:
+                    reader.max_answer_tokens = settings.max_answer_tokens
+                self._reader = reader
             return self._reader
 
     def dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None = None) -> list[int]:
@@ -144,10 +148,10 @@ class Engine:
         terms = key_terms(self.segmenter.words(query))
         weights = term_weights(terms, self.bm25.idf)
         pairs = adjacent_pairs(terms, query)
-        top = fused[0][1]
+        top, settings = fused[0][1], self.settings
         scored = [(i, self._coverage(i, terms, weights)
-                   + PHRASE_WEIGHT * phrase_coverage(pairs, self._search_text(i))
-                   + RERANK_RRF_WEIGHT * score / top) for i, score in fused]
+                   + settings.phrase_weight * phrase_coverage(pairs, self._search_text(i))
+                   + settings.rerank_rrf_weight * score / top) for i, score in fused]
         return sorted(scored, key=lambda item: -item[1])
 
     def _search_text(self, i: int) -> str:

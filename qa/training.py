@@ -149,8 +149,8 @@ def retrieved_passages(examples: list[Example], data: Path, work: Path, depth: i
     """For every question, its top ``depth`` passages ``(source, search text)`` from the project's own
     retriever over all the set's paragraphs; cached in ``work`` (the index too)."""
     from .evaluation import read_squad, write_corpus
+    from .indexing import build
     from .retrieval import load
-    from .store import build
 
     cache = work / f"retrieved-{depth}.jsonl"
     done: dict[str, list[tuple[str, str]]] = {}
@@ -185,7 +185,7 @@ def holds_answer(passage: str, answer: str) -> bool:
 def answer_passages(examples: list[Example], index_dir: Path) -> dict[str, str]:
     """For every question, the first indexed passage (search form) of its own paragraph that holds its answer
     (none when the answer straddles two passages)."""
-    from .store import load_index
+    from .storage import load_index
 
     stored = load_index(index_dir)
     by_source: dict[str, list[str]] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass
@@ -52,37 +52,22 @@ class Chunk:
 
 @dataclass
 class Hit:
-    """A retrieved chunk with its fused score (higher is better)."""
+    """A retrieved chunk with its fused score (higher is better). The chunk's fields read through it:
+    ``hit.source``, ``hit.text`` … are ``hit.chunk.source``, ``hit.chunk.text`` …"""
 
     chunk: Chunk
     score: float
 
-    @property
-    def source(self) -> str:
-        return self.chunk.source
-
-    @property
-    def title(self) -> str:
-        return self.chunk.title
-
-    @property
-    def paragraph(self) -> int:
-        return self.chunk.paragraph
-
-    @property
-    def start(self) -> int:
-        return self.chunk.start
-
-    @property
-    def end(self) -> int:
-        return self.chunk.end
-
-    @property
-    def text(self) -> str:
-        return self.chunk.text
+    def __getattr__(self, name: str):
+        if name in _CHUNK_FIELDS:  # only called for names a Hit does not have itself
+            return getattr(self.chunk, name)
+        raise AttributeError(f"'Hit' object has no attribute {name!r}")
 
     def to_dict(self) -> dict:
         return {**asdict(self.chunk), "score": self.score}
+
+
+_CHUNK_FIELDS = frozenset(item.name for item in fields(Chunk))
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 
 import qa.bm25
 from qa.bm25 import BM25
-from qa.store import load_index
+from qa.storage import load_index
 from qa.terms import Segmenter
 
 DOCUMENTS = [

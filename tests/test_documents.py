@@ -19,9 +19,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from qa.cleaning import clean_text, normalise_radicals
+from qa.indexing import build
 from qa.reading import PAGE_BREAK, UnreadableFile, pdf_text, read_source
 from qa.settings import PROJECT_ROOT
-from qa.store import _document_from_json, _document_to_json, build, load_index
+from qa.storage import _document_from_json, _document_to_json, load_index
 from qa.types import Document
 
 _spec = importlib.util.spec_from_file_location("extraction", PROJECT_ROOT / "benchmarks" / "extraction.py")

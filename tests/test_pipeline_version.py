@@ -1,7 +1,7 @@
 """The index's freshness follows the pipeline's output, not its code: the seeds' documents, chunks and BM25
 tokens are fingerprinted here, and a change to them must come with a bump of ``PIPELINE_VERSION``.
 
-When this fails after an intended change of output: bump ``qa.store.PIPELINE_VERSION`` ("text" for documents
+When this fails after an intended change of output: bump ``qa.indexing.PIPELINE_VERSION`` ("text" for documents
 and chunks, "tokens" for tokens) and record the new fingerprint:
 ``python tests/test_pipeline_version.py`` rewrites tests/data/pipeline_output.json.
 """
@@ -19,9 +19,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from qa.chunking import chunk_document  # noqa: E402
 from qa.cleaning import clean_text  # noqa: E402
+from qa.indexing import PIPELINE_VERSION, passage_text, pipeline_version  # noqa: E402
 from qa.reading import read_source  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
-from qa.store import PIPELINE_VERSION, passage_text, pipeline_version  # noqa: E402
 from qa.terms import Segmenter, learn_place_names  # noqa: E402
 
 FIXTURE = HERE / "data" / "pipeline_output.json"

@@ -26,19 +26,11 @@ import pytest
 
 import qa
 import qa.reading
+from qa.indexing import EmptyCorpus, build, stale_reason
 from qa.reading import read_source
 from qa.retrieval import load
 from qa.settings import PROJECT_ROOT, Settings
-from qa.store import (
-    EmptyCorpus,
-    IndexProblem,
-    _manifest_checksum,
-    build,
-    load_index,
-    max_file_chars,
-    read_manifest,
-    stale_reason,
-)
+from qa.storage import IndexProblem, _manifest_checksum, load_index, read_manifest
 
 pytest_plugins = ["app_process"]
 
@@ -60,16 +52,6 @@ def seed_text(max_chars: int = 1200) -> str:
     no-break spaces, which GBK lacks, made plain."""
     text = (SEEDS / SEED).read_text(encoding="utf-8").replace("\xa0", " ")
     return text[: text.rfind("\n", 0, max_chars) + 1]
-
-
-def with_file_limit(settings: Settings, limit: int, monkeypatch) -> Settings:
-    """Settings with ``max_file_chars = limit``. Until the ``Settings.max_file_chars`` field exists, the
-    store falls back to ``qa.reading.MAX_FILE_CHARS``, which is patched instead."""
-    if "max_file_chars" in Settings.__dataclass_fields__:
-        return settings.with_(max_file_chars=limit)
-    monkeypatch.setattr(qa.reading, "MAX_FILE_CHARS", limit)
-    monkeypatch.setattr("qa.store.MAX_FILE_CHARS", limit)
-    return settings
 
 
 def run_qa(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -135,17 +117,13 @@ def messy(tmp_path_factory, settings, embedder):
     (corpus / ".hidden.txt").write_text(text, encoding="utf-8")
 
     index = tmp_path_factory.mktemp("messy-index")
-    mp = pytest.MonkeyPatch()
-    try:
-        limited = with_file_limit(settings, SMALL_LIMIT, mp)
-        logged: list[str] = []
-        started = time.perf_counter()
-        report = build(limited, corpus, index, embedder=embedder, progress=False, log=logged.append)
-        seconds = time.perf_counter() - started
-        stored = load_index(index, settings)
-        again = build(limited, corpus, index, embedder=embedder, progress=False, log=logged.append)
-    finally:
-        mp.undo()
+    limited = settings.with_(max_file_chars=SMALL_LIMIT)
+    logged: list[str] = []
+    started = time.perf_counter()
+    report = build(limited, corpus, index, embedder=embedder, progress=False, log=logged.append)
+    seconds = time.perf_counter() - started
+    stored = load_index(index, settings)
+    again = build(limited, corpus, index, embedder=embedder, progress=False, log=logged.append)
     return {"corpus": corpus, "index": index, "report": report, "seconds": seconds, "stored": stored,
             "again": again, "text": text}
 
@@ -221,7 +199,7 @@ def test_the_default_limit_reads_20_mb_quickly(tmp_path):
     path.write_bytes(("乡村振兴工作稳步推进，农牧民收入持续增长。\n" * 2000).encode("gbk") * 400)
     assert path.stat().st_size > 20 * 10**6
     started = time.perf_counter()
-    limit = max_file_chars(Settings())  # the default: 200 000 characters
+    limit = Settings().max_file_chars  # the default: 200 000 characters
     source = read_source(path, tmp_path, limit)
     assert time.perf_counter() - started < 5
     assert source.encoding == "gb18030" and 0.9 * limit <= len(source.text) <= limit
@@ -458,7 +436,7 @@ def test_cli_on_a_missing_index_names_the_build_command(tmp_path):
 
 KILL_AT = r"""
 import os, signal, sys
-import qa.store as store
+import qa.storage as store
 stage, argv = sys.argv[1], sys.argv[2:]
 write_synced, replace_manifest = store._write_synced, store._replace_manifest
 

@@ -23,9 +23,9 @@ from app_process import PROJECT_ROOT, app_env, free_port
 from gradio_client import Client
 from gradio_client.exceptions import AppError, AuthenticationError
 
+from qa.indexing import build
 from qa.retrieval import load
 from qa.settings import Settings
-from qa.store import build
 
 pytest_plugins = ["app_process"]
 
@@ -58,7 +58,7 @@ def test_no_pickle_anywhere() -> None:
         rf"|allow_{pickle}|\b{pickle}\.|torch\.load\(|read_{pickle}\(|Un{pickle}r"
     )
     files = python_files()
-    assert len(files) > 20 and PROJECT_ROOT / "qa" / "store.py" in files and PROJECT_ROOT / "app.py" in files
+    assert len(files) > 20 and PROJECT_ROOT / "qa" / "storage.py" in files and PROJECT_ROOT / "app.py" in files
     offenders = [f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
                  for path in files
                  for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)

@@ -14,10 +14,11 @@ import pytest
 
 from qa.chunking import chunk_document
 from qa.cleaning import clean_text
+from qa.indexing import build, passage_text, stale_reason
 from qa.reading import read_source
 from qa.script import to_search
 from qa.settings import PROJECT_ROOT
-from qa.store import IndexProblem, build, load_index, passage_text, read_manifest, stale_reason
+from qa.storage import IndexProblem, load_index, read_manifest
 from qa.terms import Segmenter, learn_place_names
 
 SEEDS = PROJECT_ROOT / "seeds"
