@@ -34,7 +34,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from qa import Answer, Engine, Hit, IndexProblem, Settings, load  # noqa: E402
+from qa import Answer, Engine, Hit, IndexProblem, Settings, SettingsError, load  # noqa: E402
 from qa.examples import example_questions  # noqa: E402
 from qa.indexing import stale_reason  # noqa: E402
 from qa.script import to_search  # noqa: E402
@@ -412,7 +412,11 @@ def theme() -> gr.themes.Base:
 
 def main() -> int:
     """Check the settings, load the index, start loading the model, serve."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except SettingsError as problem:  # one line naming the variable and what it takes
+        print(f"app: {problem}", file=sys.stderr)
+        return 2
     auth = login(settings, dict(os.environ))
     index = open_index(settings)
     loader = ModelLoader(index).start()

@@ -196,7 +196,8 @@ class Reader:
     def confidence(self, margin: float) -> float:
         """P(the answer is right | margin), Platt-scaled on the held-out slice: 1 / (1 + e^-(a·margin + b))."""
         a, b = self.manifest["calibration"]["platt"]
-        return 1.0 / (1.0 + math.exp(-(a * margin + b)))
+        logit = min(max(a * margin + b, -60.0), 60.0)  # a margin of -1e9 (no span) must not overflow exp
+        return 1.0 / (1.0 + math.exp(-logit))
 
     def windows(self, question: str, passages: Sequence[str]) -> Windows:
         with self._tokenizer_lock:

@@ -13,9 +13,10 @@ Hold-out
     and calibrate abstention. Each held-out question is asked twice, as the app asks it: over ``passages``
     passages that hold its answer (the passage of its own paragraph with the answer, plus the best-ranked
     retrieved passages without it) and over ``passages`` that do not (the best-ranked retrieved passages of
-    other paragraphs without the answer). The margin threshold maximises ``right − 2·wrong`` over both (a
-    wrong answer costs twice what a right one gains; abstaining is right when no passage holds the answer).
-    Platt scaling of the margin on the same cases gives ``confidence``.
+    other paragraphs without the answer). The margin threshold is SQuAD 2.0's best-F1 threshold over both
+    (the official evaluation's ``find_best_thresh``: an answer earns its F1 when a passage holds the answer
+    and 0 otherwise, an abstention earns 1 when none does and 0 otherwise). Platt scaling of the margin on
+    the same cases (right = ``is_right``) gives ``confidence``.
 Training
     AdamW, linear warm-up and decay, gradient clipping at 1, bf16 autocast where the CPU has it, the
     word-embedding matrix frozen. Seeded; a checkpoint every ``checkpoint_every`` steps (model, optimiser,
@@ -59,7 +60,6 @@ from .settings import CMRC_TRAIN, Settings
 
 DEFAULT_DATA = CMRC_TRAIN
 DATA_CREDIT = ("CMRC 2018 train (Cui et al., EMNLP-IJCNLP 2019; github.com/ymcui/cmrc2018), CC BY-SA 4.0")
-WRONG_COST = 2.0  # a wrong answer costs twice what a right one gains
 
 
 @dataclass(frozen=True)
@@ -271,19 +271,18 @@ def reader_case(reader: Reader, example: Example, texts: list[str], answerable: 
     return Case(best.margin, texts[best.passage][best.start:best.end], (example.answer,), answerable)
 
 
-def reader_cases(reader: Reader, examples: list[Example], retrieved: dict[str, list[tuple[str, str]]],
-                 own: dict[str, str], passages: int) -> tuple[list[Case], list[Case]]:
-    """(gold cases: the reader over each question's own paragraph; calibration cases: each question over
-    ``passages`` passages holding its answer and over ``passages`` without it; see the module docstring)."""
-    gold, calibration = [], []
-    for e in tqdm(examples, desc="held-out", unit="question", file=sys.stderr, leave=False):
-        gold.append(reader_case(reader, e, [e.passage], True))
+def calibration_cases(reader: Reader, examples: list[Example], retrieved: dict[str, list[tuple[str, str]]],
+                      own: dict[str, str], passages: int) -> list[Case]:
+    """Each question over ``passages`` passages holding its answer and over ``passages`` without it (see the
+    module docstring)."""
+    cases = []
+    for e in tqdm(examples, desc="calibration", unit="question", file=sys.stderr, leave=False):
         others = other_passages(e, retrieved)
         if e.id in own:
-            calibration.append(reader_case(reader, e, [own[e.id], *others[: passages - 1]], True))
+            cases.append(reader_case(reader, e, [own[e.id], *others[: passages - 1]], True))
         if others:
-            calibration.append(reader_case(reader, e, others[:passages], False))
-    return gold, calibration
+            cases.append(reader_case(reader, e, others[:passages], False))
+    return cases
 
 
 def is_right(case: Case) -> bool:
@@ -298,22 +297,27 @@ def is_right(case: Case) -> bool:
 
 
 def choose_threshold(cases: list[Case]) -> float:
-    """The margin threshold that maximises right − WRONG_COST · wrong over the cases."""
+    """SQuAD 2.0's best-F1 threshold (Rajpurkar et al. 2018, ``find_best_thresh``): the margin above which
+    answering maximises Σ F1(answered, answerable) + #(abstained, unanswerable) over the cases."""
+    from .evaluation import cmrc_f1
+
     margins = sorted({round(c.margin, 3) for c in cases})
     candidates = [margins[0] - 1.0] + [m - 1e-3 for m in margins]
-    right = np.array([is_right(c) for c in cases])
     values = np.array([c.margin for c in cases])
+    gain = np.array([cmrc_f1(c.prediction, c.answers) if c.answerable else 0.0 for c in cases])
+    unanswerable = np.array([not c.answerable for c in cases])
 
     def utility(threshold: float) -> float:
         answered = values > threshold
-        return float((answered & right).sum() - WRONG_COST * (answered & ~right).sum())
+        return float(gain[answered].sum() + (unanswerable & ~answered).sum())
 
     return max(candidates, key=utility)
 
 
 def platt(cases: list[Case], steps: int = 500) -> tuple[float, float]:
     """(a, b) of P(right | margin) = σ(a·margin + b), fitted by logistic regression (LBFGS)."""
-    x = torch.tensor([c.margin for c in cases], dtype=torch.float64)
+    # a question with no span at all has margin -1e9; clamping keeps LBFGS finite without changing the fit
+    x = torch.tensor([c.margin for c in cases], dtype=torch.float64).clamp(-50.0, 50.0)
     y = torch.tensor([float(is_right(c)) for c in cases], dtype=torch.float64)
     params = torch.zeros(2, dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.LBFGS([params], max_iter=steps)
@@ -329,20 +333,16 @@ def platt(cases: list[Case], steps: int = 500) -> tuple[float, float]:
     return a, b
 
 
-def scores(gold: list[Case], calibration: list[Case], threshold: float) -> dict[str, float]:
-    """Held-out figures: F1/EM given the gold paragraph (no abstention); with abstention at ``threshold``,
-    over passages that hold the answer the shares right, wrong and abstained, and over passages that do not
-    the shares abstained and answered (wrong)."""
-    from .evaluation import cmrc_em, cmrc_f1
+def abstention_figures(cases: list[Case], threshold: float) -> dict[str, float]:
+    """With abstention at ``threshold``: over passages that hold the answer the shares right, wrong and
+    abstained; over passages that do not, the share abstained."""
 
-    def share(cases: list[Case], keep) -> float:
-        return sum(map(keep, cases)) / max(1, len(cases))
+    def share(subset: list[Case], keep) -> float:
+        return sum(map(keep, subset)) / max(1, len(subset))
 
-    answerable = [c for c in calibration if c.answerable]
-    unanswerable = [c for c in calibration if not c.answerable]
+    answerable = [c for c in cases if c.answerable]
+    unanswerable = [c for c in cases if not c.answerable]
     return {
-        "gold_f1": share(gold, lambda c: cmrc_f1(c.prediction, c.answers)),
-        "gold_em": share(gold, lambda c: cmrc_em(c.prediction, c.answers)),
         "answerable_right": share(answerable, lambda c: c.margin > threshold and is_right(c)),
         "answerable_wrong": share(answerable, lambda c: c.margin > threshold and not is_right(c)),
         "answerable_abstained": share(answerable, lambda c: c.margin <= threshold),
@@ -398,7 +398,6 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
     embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
     retrieval = work / f"retrieval-{config.limit or 'all'}"
     retrieved = retrieved_passages(examples, data, retrieval, max(config.passages, 8), embedder, settings)
-    own = answer_passages(held, retrieval / "index")
     del embedder
     model, tokenizer = base_model(base_dir)
     train_examples = train_set + negative_examples(train_set, retrieved, config.negatives)
@@ -437,7 +436,6 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
     }
     model.train()
     progress = tqdm(total=total, initial=step, desc="train-reader", unit="step", file=sys.stderr)
-    exported: dict = {}
     while step < total:
         epoch = step // steps_per_epoch
         order = list(range(len(feats)))
@@ -462,7 +460,7 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         progress.update(1)
         progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{schedule.get_last_lr()[0]:.1e}")
         if step % config.checkpoint_every == 0 or step == total:
-            figures = evaluate(model, tokenizer, held, retrieved, own, config, manifest_base, precision)
+            figures = gold_figures(Reader(model, tokenizer, {**manifest_base, **UNCALIBRATED}, precision), held)
             record = {"step": step, "epoch": round(step / steps_per_epoch, 3),
                       "loss": float(np.mean(losses[-config.checkpoint_every:])), **figures}
             with history_path.open("a", encoding="utf-8") as handle:
@@ -471,30 +469,30 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
             if figures["gold_f1"] > best_f1:
                 best_f1 = figures["gold_f1"]
                 history = [json.loads(line) for line in history_path.read_text().splitlines()]
-                exported = {**manifest_base, "calibration": figures.pop("calibration"),
-                            "heldout": figures, "steps": step, "total_steps": total, "history": history}
-                export(model, out, exported)
+                export(model, out, {**manifest_base, **UNCALIBRATED, "heldout": figures, "steps": step,
+                                    "total_steps": total, "history": history})
                 _log(f"exported step {step} to {out}")
             model.train()
             _atomic_save({"model": model.trainable_state(), "optimiser": optimiser.state_dict(),
                           "schedule": schedule.state_dict(), "step": step, "best_f1": best_f1,
                           "torch_rng": torch.get_rng_state()}, checkpoint)
     progress.close()
-    return exported or json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+    del model
+    _log(f"calibrating the best checkpoint in {out}")
+    return recalibrate(config, work, out, settings)
 
 
-def evaluate(model: SpanModel, tokenizer, held: list[Example], retrieved, own: dict[str, str],
-             config: TrainConfig, manifest_base: dict, precision: str) -> dict:
-    """Held-out figures and the calibration (threshold, Platt) for the model as it stands."""
-    manifest = {**manifest_base, "calibration": {"threshold": 0.0, "platt": [1.0, 0.0]}}
-    reader = Reader(model, tokenizer, manifest, precision)
-    gold, calibration = reader_cases(reader, held, retrieved, own, config.passages)
-    threshold = choose_threshold(calibration)
-    a, b = platt(calibration)
-    figures = scores(gold, calibration, threshold)
-    figures["calibration"] = {"threshold": threshold, "platt": [a, b], "passages": config.passages,
-                              "wrong_cost": WRONG_COST, "cases": len(calibration)}
-    return figures
+UNCALIBRATED = {"calibration": {"threshold": 0.0, "platt": [1.0, 0.0]}}
+
+
+def gold_figures(reader: Reader, held: list[Example]) -> dict[str, float]:
+    """F1 and EM over the held-out questions, each read from its own paragraph; they select the checkpoint."""
+    from .evaluation import cmrc_em, cmrc_f1
+
+    gold = [reader_case(reader, e, [e.passage], True)
+            for e in tqdm(held, desc="held-out", unit="question", file=sys.stderr, leave=False)]
+    return {"gold_f1": float(np.mean([cmrc_f1(c.prediction, c.answers) for c in gold])),
+            "gold_em": float(np.mean([cmrc_em(c.prediction, c.answers) for c in gold]))}
 
 
 def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) -> dict:
@@ -509,11 +507,13 @@ def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) 
     retrieved = retrieved_passages(examples, Path(config.data), retrieval, max(config.passages, 8), embedder,
                                    settings)
     reader = Reader.load(out, precision=config.precision, word_embeddings=embedder.word_embeddings())
+    cases = calibration_cases(reader, held, retrieved, answer_passages(held, retrieval / "index"), config.passages)
+    threshold = choose_threshold(cases)
+    a, b = platt(cases)
     manifest = dict(reader.manifest)
-    figures = evaluate(reader.model, reader.tokenizer, held, retrieved, answer_passages(held, retrieval / "index"),
-                       config, manifest, resolve_precision(config.precision))
-    manifest["calibration"] = figures.pop("calibration")
-    manifest["heldout"] = figures
+    manifest["calibration"] = {"threshold": threshold, "platt": [a, b], "passages": config.passages,
+                               "objective": "squad2-best-f1", "cases": len(cases)}
+    manifest["heldout"] = {**gold_figures(reader, held), **abstention_figures(cases, threshold)}
     tmp = out / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out / MANIFEST_FILE)

@@ -28,15 +28,24 @@ def test_held_out_split_never_shares_a_paragraph():
     assert split_heldout(examples, 0.3, seed=1) == (train_set, held)
 
 
-def test_threshold_weighs_a_wrong_answer_twice_a_right_one():
+def test_threshold_is_squad2_best_f1():
     right = [Case(m, "1.99亿元", ("1.99亿元",), True) for m in (5.0, 4.0, 1.0)]
     wrong = [Case(m, "120人", ("1950人",), True) for m in (3.0, 0.5)]
-    unanswerable = [Case(2.0, "某处", ("1950人",), False)]
+    unanswerable = [Case(m, "某处", ("1950人",), False) for m in (2.0, 0.8, 0.7)]
     threshold = choose_threshold(right + wrong + unanswerable)
-    # above 3.0: 2 right (utility 2); above 1.0 would add 1 right, 1 wrong, 1 unanswerable (utility -2)
-    assert 3.0 <= threshold < 4.0
+    # above 3.0: two F1 1 + three abstentions = 5; above 2.0 adds the wrong answer's F1 0.5 = 5.5; above 1.0
+    # answers the 2.0 unanswerable = 4.5; above 0.8 adds one more right = 5.5 (a tie goes to the lower threshold);
+    # lower answers more unanswerables for one F1 0.5
+    assert 0.8 <= threshold < 1.0
     a, b = platt(right + wrong + unanswerable)
     assert a > 0
+
+
+def test_platt_stays_finite_when_a_question_has_no_span():
+    cases = [Case(m, "1.99亿元", ("1.99亿元",), True) for m in (5.0, 4.0)] + [Case(-1e9, "", ("1950人",), True)]
+    cases += [Case(m, "某处", ("1950人",), False) for m in (-2.0, 4.5)]
+    a, b = platt(cases)
+    assert 0 < a < 100 and abs(b) < 100
 
 
 def test_train_reader_names_missing_data_and_exits_2(tmp_path, capsys):
