@@ -4,7 +4,6 @@ seeds and the current code. How the files are stored and verified: tests/test_st
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import threading
@@ -18,7 +17,7 @@ import qa.indexing
 from qa.chunking import chunk_document
 from qa.cleaning import clean_text
 from qa.indexing import build, passage_text, stale_reason
-from qa.reading import read_source
+from qa.reading import hash_file, read_source
 from qa.script import to_search
 from qa.settings import PROJECT_ROOT
 from qa.storage import IndexProblem, build_lock, load_index, read_manifest
@@ -48,10 +47,6 @@ class CountingEmbedder:
 
 def quiet(_: str) -> None:
     pass
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def expected_documents(corpus: Path) -> dict:
@@ -120,7 +115,7 @@ def test_manifest(built, small_corpus, settings, embedder) -> None:
     assert manifest["precision"] == embedder.precision in ("bf16", "fp32")
     assert manifest["chunking"] == settings.chunking()
     assert {name: entry["sha256"] for name, entry in manifest["files"].items()} == {
-        name: sha256(small_corpus / name) for name in SMALL
+        name: hash_file(small_corpus / name) for name in SMALL
     }
     stored = load_index(index_dir, settings)
     assert sum(entry["chunks"] for entry in manifest["files"].values()) == len(stored.chunks)
@@ -167,7 +162,7 @@ def test_incremental_rebuild(built, small_corpus, settings, embedder, tmp_path) 
     assert any("茶葉加工廠3座" in c.text for c in new_chunks)
     assert np.array_equal(before.faiss_index.reconstruct_n(0, before.faiss_index.ntotal)[old_kept],
                           after.faiss_index.reconstruct_n(0, after.faiss_index.ntotal)[new_kept])
-    assert read_manifest(index_dir)["files"][changed]["sha256"] == sha256(corpus / changed)
+    assert read_manifest(index_dir)["files"][changed]["sha256"] == hash_file(corpus / changed)
     assert_index_matches_corpus(index_dir, corpus, settings)
 
     # one file removed: its chunks disappear, nothing is embedded
