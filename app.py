@@ -9,9 +9,16 @@ cores divided among them (``ThreadBudget``; OMP_NUM_THREADS caps the threads of 
 come from the environment: QA_HOST, QA_PORT and QA_CONCURRENCY (``qa.Settings``), and QA_USER /
 QA_PASSWORD for a login, which is required when QA_HOST is not a loopback address.
 
+The chat follows the conversation: its earlier answers go to ``Engine.answer`` as ``history``, so a
+follow-up ("那2021年呢？") keeps the subject and document of the earlier turns, and the reply says how it was
+understood ("按上文理解为：…"). Each answer shows the reader's confidence and a "复制" button that copies
+``答案 —《标题》 文件名 第N段`` (第N页 for a PDF).
+
 The named endpoint ``/ask`` returns the structured answer (``ask_result``) to ``gradio_client``:
 
-    Client("http://127.0.0.1:7860/").predict("伊金霍洛镇2022年全年总收入是多少？", 5, None, api_name="/ask")
+    client = Client("http://127.0.0.1:7860/")
+    first = client.predict("伊金霍洛镇2022年全年总收入是多少？", 5, None, api_name="/ask")
+    client.predict("旅游综合收入有多少？", 5, None, [first], api_name="/ask")["understood"]
 
 Everything shown in the chat (the question, the answer, the document text) is HTML-escaped before
 the app adds its own tags, and the chat renders HTML without markdown or LaTeX, so text is shown
@@ -41,6 +48,7 @@ from qa.script import to_search  # noqa: E402
 from qa.types import Document  # noqa: E402
 
 MAX_K = 10
+MAX_TURNS = 10  # earlier turns a follow-up is understood from (the most recent ones)
 EXAMPLES = 6
 TITLE = "政府报告问答"
 LOADING = "正在加载模型…"
@@ -50,7 +58,12 @@ CSS = """
 #qa-header h1 { font-size: 1.6rem; margin: 0.2rem 0 0.1rem; }
 #qa-header p { margin: 0; color: var(--body-text-color-subdued); }
 .qa-reply { line-height: 1.7; }
-.qa-short { font-size: 1.15rem; margin-bottom: 0.35rem; }
+.qa-short { font-size: 1.15rem; margin-bottom: 0.35rem; display: flex; align-items: baseline; gap: 0.6rem;
+            flex-wrap: wrap; }
+.qa-score { font-size: 0.8rem; color: var(--body-text-color-subdued); }
+.qa-copy { font-size: 0.8rem; padding: 0 0.5rem; border: 1px solid var(--border-color-primary);
+           border-radius: 4px; background: var(--background-fill-primary); cursor: pointer; }
+.qa-understood { font-size: 0.85rem; color: var(--body-text-color-subdued); margin-bottom: 0.3rem; }
 .qa-sentence { border-left: 3px solid var(--color-accent); padding: 0.1rem 0 0.1rem 0.7rem;
                margin: 0.3rem 0 0.6rem; color: var(--body-text-color); }
 .qa-message { font-weight: 600; margin-bottom: 0.4rem; }
@@ -64,6 +77,34 @@ CSS = """
 .qa-passage { margin-top: 0.4rem; font-size: 0.92rem; white-space: normal; }
 mark.qa-answer { background: #fde047; color: #111; padding: 0 2px; border-radius: 2px; font-weight: 600; }
 mark.qa-term { background: #dbeafe; color: #111; padding: 0 1px; border-radius: 2px; }
+"""
+# The "复制" button of each answer copies its ``value`` (the chat's sanitiser drops data-* attributes and inline
+# handlers, so the text rides in ``value`` and one listener on the page serves every button); without the
+# clipboard API (plain http off loopback) a hidden textarea is copied instead.
+COPY_JS = """
+<script>
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest ? event.target.closest(".qa-copy") : null;
+  if (!button) return;
+  const text = button.value || "";
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    copied = true;
+  } catch (error) {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    copied = document.execCommand("copy");
+    area.remove();
+  }
+  button.textContent = copied ? "已复制" : "复制失败";
+  setTimeout(() => { button.textContent = "复制"; }, 1500);
+});
+</script>
 """
 
 
@@ -200,9 +241,9 @@ class ModelLoader:
 # ---------------------------------------------------------------------------------------------- results
 
 
-def ask_result(answer: Answer) -> dict:
+def ask_result(engine: Engine, answer: Answer) -> dict:
     """The structured answer returned by ``/ask``: plain JSON types, offsets into the cleaned
-    document text (``engine.documents[source].text``)."""
+    document text (``engine.documents[source].text``), pages (PDF) or None."""
     return {
         "question": answer.question,
         "answer": answer.text,
@@ -213,10 +254,34 @@ def ask_result(answer: Answer) -> dict:
         "paragraph": answer.paragraph,
         "start": answer.start,
         "end": answer.end,
+        "page": answer.page,
+        "score": answer.score,
+        "understood": answer.understood,
         "message": answer.message,
-        "citations": [{"file": hit.source, "title": hit.title, "paragraph": hit.paragraph, "start": hit.start,
+        "citations": [{"file": hit.source, "title": hit.title, "paragraph": hit.paragraph,
+                       "page": engine.documents[hit.source].page_at(hit.start), "start": hit.start,
                        "end": hit.end, "text": hit.text, "score": hit.score} for hit in answer.citations],
     }
+
+
+def as_turns(engine: Engine, history: list | None) -> list[dict]:
+    """The last ``MAX_TURNS`` earlier turns of ``history`` as ``qa.Engine.answer`` takes them:
+    ``{"question", "source"}`` dicts (more keys, such as a whole ``/ask`` result, are ignored). A source that is
+    not in the index (a removed document) is dropped, the question kept; ``gr.Error`` for an entry that is not
+    a dict with a question."""
+    turns = []
+    for entry in list(history or [])[-MAX_TURNS:]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("question"), str):
+            raise gr.Error('history 的每一项应是 {"question": "…", "source": "文件名或 null"}', print_exception=False)
+        source = entry.get("source")
+        turns.append({"question": entry["question"], "source": source if source in engine.documents else None})
+    return turns
+
+
+def turn_of(answer: Answer) -> dict:
+    """The turn a conversation keeps of ``answer``: the question as understood and, when it was answered,
+    the file it came from."""
+    return {"question": answer.understood or answer.question, "source": answer.source if answer.found else None}
 
 
 def checked_sources(engine: Engine, sources: list[str] | None) -> list[str] | None:
@@ -289,24 +354,40 @@ def render_notice(text: str) -> str:
 
 
 def render_answer(engine: Engine, answer: Answer) -> str:
-    """The reply: the short answer in bold, its sentence with the answer marked, and the numbered
-    citations; when nothing answers the question, the message and the closest passages, labelled as
-    related passages rather than an answer."""
-    terms = key_terms(engine, answer.question)
+    """The reply: how a follow-up was understood, the short answer in bold with its confidence and a copy
+    button, its sentence with the answer marked, and the numbered citations; when nothing answers the
+    question, the message and the closest passages, labelled as related passages rather than an answer."""
+    terms = key_terms(engine, answer.understood or answer.question)
+    head = f'<div class="qa-understood">按上文理解为：{escape(answer.understood)}</div>' if answer.understood else ""
     if answer.found:
         document = engine.documents[answer.source]
-        head = (f'<div class="qa-short"><b>{escape(answer.text)}</b></div>'
-                f'<div class="qa-sentence">{render_sentence(document, answer)}</div>'
-                '<div class="qa-label">出处</div>')
+        head += (f'<div class="qa-short"><b>{escape(answer.text)}</b>'
+                 f'<span class="qa-score">置信度 {round(answer.score * 100)}%</span>'
+                 f'<button type="button" class="qa-copy" title="复制答案和出处" '
+                 f'value="{html.escape(copy_text(answer))}">复制</button>'
+                 f'</div><div class="qa-sentence">{render_sentence(document, answer)}</div>'
+                 '<div class="qa-label">出处</div>')
         kind = "qa-found"
     else:
-        head = f'<div class="qa-message">{escape(answer.message or "文档中没有找到这个问题的答案。")}</div>'
+        head += f'<div class="qa-message">{escape(answer.message or "文档中没有找到这个问题的答案。")}</div>'
         if answer.citations:
             head += '<div class="qa-label">相关段落（仅供参考，并非答案）</div>'
         kind = "qa-related"
     cites = "".join(render_citation(engine, answer, number, hit, terms)
                     for number, hit in enumerate(answer.citations, start=1))
     return f'<div class="qa-reply {kind}">{head}{cites}</div>'
+
+
+def copy_text(answer: Answer) -> str:
+    """What "复制" copies: ``答案 —《标题》 文件名 第N段`` (第N页 for a PDF)."""
+    where = f"第{answer.page}页" if answer.page else f"第{answer.paragraph}段"
+    return f"{answer.text} —《{answer.title}》 {answer.source} {where}"
+
+
+def locator(document: Document, paragraph: int, offset: int) -> str:
+    """``第N段``, or ``第N页 · 第M段`` in a document with pages (PDF)."""
+    page = document.page_at(offset)
+    return f"第{page}页 · 第{paragraph}段" if page else f"第{paragraph}段"
 
 
 def render_sentence(document: Document, answer: Answer) -> str:
@@ -318,13 +399,16 @@ def render_sentence(document: Document, answer: Answer) -> str:
 
 
 def render_citation(engine: Engine, answer: Answer, number: int, hit: Hit, terms: list[str]) -> str:
-    """``[n] 标题 — 文件名 · 第N段``, expanding to the passage with the answer and key terms marked."""
+    """``[n] 标题 — 文件名 · 第N段`` (with 第N页 for a PDF), expanding to the passage with the answer and key
+    terms marked."""
     holds_answer = answer.found and hit.source == answer.source and hit.start <= answer.start < hit.end
-    paragraph = answer.paragraph if holds_answer else hit.paragraph
+    document = engine.documents[hit.source]
+    where = locator(document, answer.paragraph, answer.start) if holds_answer else \
+        locator(document, hit.paragraph, hit.start)
     span = (answer.start, answer.end) if holds_answer else None
-    passage = highlight(engine.documents[hit.source], hit.start, hit.end, span, terms)
+    passage = highlight(document, hit.start, hit.end, span, terms)
     return (f'<details class="qa-cite"><summary>[{number}] {escape(hit.title)} — '
-            f'<span class="qa-file">{escape(hit.source)} · 第{paragraph}段</span></summary>'
+            f'<span class="qa-file">{escape(hit.source)} · {where}</span></summary>'
             f'<div class="qa-passage">{passage}</div></details>')
 
 
@@ -338,25 +422,34 @@ def build_ui(loader: ModelLoader, index: Engine, concurrency: int) -> gr.Blocks:
     budget = loader.budget
     answering = {"concurrency_limit": concurrency, "concurrency_id": "answer"}
 
-    def answer(question: str, k: int, sources: list[str] | None) -> Answer:
+    def answer(question: str, k: int, sources: list[str] | None, history: list | None) -> tuple[Engine, Answer]:
+        """The engine that answered (its documents are the ones cited) and its answer."""
         engine = loader.engine()
+        turns = as_turns(engine, history)
         with budget.share():
-            return engine.answer(question, k, sources)
+            return engine, engine.answer(question, k, checked_sources(engine, sources), turns)
 
-    def respond(question: str, history: list, k: float, sources: list[str]) -> tuple[list, str]:
+    def respond(question: str, chat: list, k: float, sources: list[str], turns: list) -> tuple[list, str, list]:
         if not (question or "").strip():
-            return history + [reply(render_notice("请输入问题。"))], ""
+            return chat + [reply(render_notice("请输入问题。"))], "", turns
         if not sources:
             notice = render_notice("请在右侧“检索文档”中至少选择一份文档。")
-            return history + [asked(question), reply(notice)], ""
-        result = answer(question, int(k), list(sources))
-        return history + [asked(result.question), reply(render_answer(index, result))], ""
+            return chat + [asked(question), reply(notice)], "", turns
+        turns = turns if chat else []  # a chat emptied (by either clear button) starts a new conversation
+        every = set(loader.engine().documents) <= set(sources)  # then a follow-up may keep to its document
+        engine, result = answer(question, int(k), None if every else list(sources), turns)
+        return (chat + [asked(result.question), reply(render_answer(engine, result))], "",
+                (turns + [turn_of(result)])[-MAX_TURNS:])
 
-    def ask(question: str, k: int = 5, sources: list[str] | None = None) -> dict:
-        """Answer ``question`` from the reports: the short answer, its sentence, file, paragraph and
-        offsets, and the citations (``k`` passages, from the files in ``sources`` or all)."""
+    def ask(question: str, k: int = 5, sources: list[str] | None = None, history: list[dict] | None = None) -> dict:
+        """Answer ``question`` from the reports: the short answer, its sentence, file, paragraph, page (PDF),
+        offsets and confidence, and the citations (``k`` passages, from the files in ``sources`` or all).
+        ``history`` holds the earlier turns of the conversation, oldest first, each a dict with the
+        ``question`` and, when it was answered, the ``source`` file (the results of earlier calls can be
+        passed as they are): a follow-up such as "那2021年呢？" takes its subject and document from them, and
+        ``understood`` says how it was understood ("" when it stands alone)."""
         k = min(max(int(k or 5), 1), MAX_K)
-        return ask_result(answer(question or "", k, checked_sources(index, sources)))
+        return ask_result(*answer(question or "", k, sources, history))
 
     def refresh() -> tuple:
         """The model's state and the example questions, until both are settled (then the timer stops)."""
@@ -386,9 +479,11 @@ def build_ui(loader: ModelLoader, index: Engine, concurrency: int) -> gr.Blocks:
                               elem_id="qa-k")
                 sources = gr.CheckboxGroup([(title, source) for source, title in titles.items()],
                                            value=list(titles), label="检索文档", elem_id="qa-sources")
-                gr.ClearButton([chatbot, question], value="清空对话", elem_id="qa-clear")
+                turns = gr.State([])  # the conversation's earlier turns (``turn_of``), for follow-ups
+                gr.ClearButton([chatbot, question, turns], value="清空对话", elem_id="qa-clear",
+                               api_visibility="private")
         timer = gr.Timer(1.0, active=loader.examples is None)
-        inputs, outputs = [question, chatbot, k, sources], [chatbot, question]
+        inputs, outputs = [question, chatbot, k, sources, turns], [chatbot, question, turns]
         submit.click(respond, inputs, outputs, api_visibility="private", **answering)
         question.submit(respond, inputs, outputs, api_visibility="private", **answering)
         sample.click(lambda chosen: chosen[0], sample, question, api_visibility="private").then(
@@ -422,7 +517,7 @@ def main() -> int:
     loader = ModelLoader(index).start()
     build_ui(loader, index, settings.concurrency).launch(
         server_name=settings.host, server_port=settings.port, auth=auth, auth_message=TITLE if auth else None,
-        theme=theme(), css=CSS, footer_links=["api"], show_error=True)
+        theme=theme(), css=CSS, head=COPY_JS, footer_links=["api"], show_error=True)
     return 0
 
 

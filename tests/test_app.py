@@ -12,12 +12,13 @@ import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from qa import Answer, Chunk, Hit, load
+from qa import Answer, Chunk, Document, Hit, load
 from qa.model import ModelUnavailable
 from qa.script import to_simplified
 from qa.settings import PROJECT_ROOT
@@ -99,6 +100,29 @@ def test_ask_takes_the_number_of_passages_and_the_files(client) -> None:
     assert "1.99亿元" not in other["answer"]
 
 
+def test_a_follow_up_keeps_the_subject_and_document_of_the_history(client) -> None:
+    first = client.predict(QUESTION, api_name="/ask")
+    follow_up = "旅游综合收入有多少？"
+    alone = client.predict(follow_up, api_name="/ask")
+    assert alone["understood"] == "" and {c["file"] for c in alone["citations"]} != {SOURCE}  # all reports searched
+    result = client.predict(follow_up, 5, None, [first], api_name="/ask")  # an earlier result, passed as it is
+    assert result["question"] == follow_up and result["understood"] == "伊金霍洛镇旅游综合收入有多少？"
+    assert result["found"] and result["source"] == SOURCE and "2000余万元" in result["answer"]
+    assert {citation["file"] for citation in result["citations"]} == {SOURCE}
+    assert 0 < result["score"] <= 1 and result["page"] is None  # a text file has no pages
+    plain = client.predict(follow_up, 5, None, [{"question": QUESTION, "source": SOURCE}], api_name="/ask")
+    assert (plain["understood"], plain["source"], plain["answer"]) == (result["understood"], SOURCE, result["answer"])
+    gone = client.predict(follow_up, 5, None, [{"question": QUESTION, "source": "removed.txt"}], api_name="/ask")
+    assert gone["understood"] == result["understood"]  # the subject stays; the unknown file is not searched
+
+
+@pytest.mark.parametrize("history", [["伊金霍洛镇"], [{"source": SOURCE}], [{"question": 3}]])
+def test_ask_refuses_a_malformed_history(client, app_server, history) -> None:
+    with pytest.raises(AppError, match="history 的每一项"):
+        client.predict(QUESTION, 5, None, history, api_name="/ask")
+    assert "Traceback" not in app_server.output()
+
+
 def test_ask_refuses_an_unknown_file(client) -> None:
     with pytest.raises(AppError, match="no-such-file.txt"):
         client.predict(QUESTION, 5, ["no-such-file.txt"], api_name="/ask")
@@ -112,7 +136,7 @@ def test_ask_with_an_empty_question_asks_for_one(client) -> None:
 def test_the_api_lists_only_ask(client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert list(endpoints) == ["/ask"]
-    assert [p["parameter_name"] for p in endpoints["/ask"]["parameters"]] == ["question", "k", "sources"]
+    assert [p["parameter_name"] for p in endpoints["/ask"]["parameters"]] == ["question", "k", "sources", "history"]
 
 
 def test_many_clients_at_once_get_the_sequential_answers(client, app_server) -> None:
@@ -183,7 +207,7 @@ def test_the_page_says_the_model_is_loading_until_it_is_ready(app_module, index,
     loader = app_module.ModelLoader(engine, app_module.ThreadBudget(cores=2)).start()
     page = app_module.build_ui(loader, index, concurrency=2)
     assert loader.status() == app_module.LOADING == "正在加载模型…"
-    assert app_module.LOADING in json.dumps(page.get_config_file(), ensure_ascii=False)
+    assert app_module.LOADING in json.dumps(page.get_config_file(), ensure_ascii=False, default=str)
     waiting = ThreadPoolExecutor(max_workers=1).submit(loader.engine)  # a question asked meanwhile waits
     assert not waiting.done() and loader.examples is None
     engine.release.set()
@@ -248,19 +272,57 @@ def made_answer(index, question: str, answer: str) -> Answer:
     hits = [Hit(Chunk(SOURCE, document.title, document.paragraph_at(a), a, b, document.text[a:b]), 1.0)
             for a, b in ((start - 40, start + 60), (0, 50))]
     return Answer(question, True, answer, "全年总收入1.99亿元,其中一般公共预算财政拨款收入1.85亿元,", SOURCE,
-                  document.title, document.paragraph_at(start), start, start + len(answer), hits)
+                  document.title, document.paragraph_at(start), start, start + len(answer), hits, score=0.826)
 
 
 def test_a_found_answer_is_bold_with_its_sentence_and_numbered_citations(app_module, index) -> None:
     reply = app_module.render_answer(index, made_answer(index, QUESTION, "1.99亿元"))
-    assert '<div class="qa-short"><b>1.99亿元</b></div>' in reply
+    assert '<div class="qa-short"><b>1.99亿元</b><span class="qa-score">置信度 83%</span>' in reply
     assert '全年总收入<mark class="qa-answer">1.99亿元</mark>,其中' in reply
     paragraph = index.documents[SOURCE].paragraph_at(index.documents[SOURCE].text.index("1.99亿元"))
     title = index.documents[SOURCE].title
     assert f'[1] {title} — <span class="qa-file">{SOURCE} · 第{paragraph}段' in reply
     assert "[2] " in reply and reply.count("<details") == 2
     assert '<mark class="qa-term">全年总收入</mark>' in reply  # the question's key terms 全年, 总收入
-    assert "\n" not in reply
+    assert "\n" not in reply and "qa-understood" not in reply
+    assert f'value="1.99亿元 —《{title}》 {SOURCE} 第{paragraph}段">复制</button>' in reply
+
+
+def test_a_follow_up_says_how_it_was_understood(app_module, index) -> None:
+    answer = made_answer(index, "那2021年呢？", "1.99亿元")
+    answer.understood = "伊金霍洛镇2021年全年总收入是多少？"
+    reply = app_module.render_answer(index, answer)
+    assert reply.startswith('<div class="qa-reply qa-found"><div class="qa-understood">按上文理解为：'
+                            '伊金霍洛镇2021年全年总收入是多少？</div><div class="qa-short">')
+    assert app_module.turn_of(answer) == {"question": "伊金霍洛镇2021年全年总收入是多少？", "source": SOURCE}
+    assert app_module.turn_of(Answer("宋家镇的镇长是谁？", False, source=SOURCE)) == \
+        {"question": "宋家镇的镇长是谁？", "source": None}
+
+
+def test_a_pdf_answer_cites_its_page(app_module, index) -> None:
+    """A document with pages (as PDF files are read): the answer's copy text and its citation say 第N页."""
+    text = "第一页的内容。\n全年总收入1.99亿元。"
+    paged = Document("报告.pdf", "某镇报告", text, text, [(0, 7), (8, len(text))], pages=[0, 8])
+    start = text.index("1.99亿元")
+    hit = Hit(Chunk("报告.pdf", "某镇报告", 2, 8, len(text), text[8:]), 1.0)
+    answer = Answer("全年总收入是多少？", True, "1.99亿元", text[8:], "报告.pdf", "某镇报告", 2, start,
+                    start + len("1.99亿元"), [hit], score=0.5, page=2)
+    engine = SimpleNamespace(documents={"报告.pdf": paged}, segmenter=index.segmenter)
+    reply = app_module.render_answer(engine, answer)
+    assert 'value="1.99亿元 —《某镇报告》 报告.pdf 第2页"' in reply
+    assert '<span class="qa-file">报告.pdf · 第2页 · 第2段</span>' in reply
+    result = app_module.ask_result(engine, answer)
+    assert (result["page"], result["score"], result["citations"][0]["page"]) == (2, 0.5, 2)
+
+
+def test_the_history_of_a_conversation_is_checked(app_module, index) -> None:
+    history = [{"question": f"问题{n}", "source": SOURCE, "answer": "x"} for n in range(12)]
+    turns = app_module.as_turns(index, history + [{"question": "另一个", "source": "no-such-file.txt"}])
+    assert len(turns) == app_module.MAX_TURNS and turns[-1] == {"question": "另一个", "source": None}
+    assert turns[0] == {"question": "问题3", "source": SOURCE}
+    assert app_module.as_turns(index, None) == []
+    with pytest.raises(app_module.gr.Error):
+        app_module.as_turns(index, "伊金霍洛镇")
 
 
 def test_a_missing_answer_is_said_plainly_and_the_passages_are_labelled_related(app_module, index) -> None:

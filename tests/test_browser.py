@@ -1,15 +1,16 @@
 """The chat page in real headless Chromium (Selenium, the system chromium and chromedriver), over the one
 app process the app tests use: the model's loading state, a real answer with its citation, an unanswerable
-question, an empty question, example questions (made after the model loads), and questions holding HTML or
-markdown, which must be shown as text.
+question, an empty question, a follow-up understood from the chat and its answer copied, example questions
+(made after the model loads), and questions holding HTML or markdown, which must be shown as text.
 
-A screenshot of the answered page goes to test-artifacts/ and, with QA_UPDATE_SCREENSHOT=1, to
+A screenshot of the answered follow-up goes to test-artifacts/ and, with QA_UPDATE_SCREENSHOT=1, to
 docs/screenshot.png (the README's picture).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -104,10 +105,51 @@ def test_a_question_gets_its_answer_and_citations(page: WebDriver, artifacts: Pa
     WebDriverWait(page, 10).until(lambda d: d.execute_script("arguments[0].scrollTop = 0; return true", chat)
                                   and chat.find_element(By.CSS_SELECTOR, ".qa-question").is_displayed()
                                   and d.execute_script("return arguments[0].scrollTop", chat) == 0)
-    screenshot = artifacts / "browser-answer.png"
+    assert page.save_screenshot(str(artifacts / "browser-answer.png"))
+
+
+def copied_text(driver: WebDriver, button: WebElement) -> str:
+    """Click a "复制" button and read the clipboard back (the page is allowed to read it)."""
+    origin = driver.execute_script("return location.origin")
+    permissions = ["clipboardReadWrite", "clipboardSanitizedWrite"]
+    driver.execute_cdp_cmd("Browser.grantPermissions", {"origin": origin, "permissions": permissions})
+    driver.execute_script("navigator.clipboard.writeText('')")
+    button.click()
+    WebDriverWait(driver, 5).until(lambda d: button.text == "已复制")
+    return driver.execute_async_script("navigator.clipboard.readText().then(arguments[0], e => arguments[0](''))")
+
+
+def test_a_follow_up_is_understood_from_the_chat_and_its_answer_copied(page: WebDriver, artifacts: Path) -> None:
+    ask(page, QUESTION)
+    reply = ask(page, "旅游综合收入有多少？")
+    assert reply.find_element(By.CSS_SELECTOR, ".qa-understood").text == "按上文理解为：伊金霍洛镇旅游综合收入有多少？"
+    short = reply.find_element(By.CSS_SELECTOR, ".qa-short b").text
+    assert "2000余万元" in short
+    assert re.fullmatch(r"置信度 \d{1,3}%", reply.find_element(By.CSS_SELECTOR, ".qa-score").text)
+    summaries = [s.text for s in reply.find_elements(By.CSS_SELECTOR, "details.qa-cite summary")]
+    assert all(f"— {SOURCE} · 第" in summary for summary in summaries)  # the document of the first answer
+    title, paragraph = re.fullmatch(rf"\[1\] (.+) — {re.escape(SOURCE)} · 第(\d+)段", summaries[0]).groups()
+    button = reply.find_element(By.CSS_SELECTOR, "button.qa-copy")
+    expected = f"{short} —《{title}》 {SOURCE} 第{paragraph}段"
+    assert button.get_attribute("value") == expected
+    assert copied_text(page, button) == expected
+    reply.find_element(By.CSS_SELECTOR, "details.qa-cite summary").click()
+    follow_up = page.find_elements(By.CSS_SELECTOR, "#qa-chat .qa-question")[-1]
+    page.execute_script("arguments[0].scrollIntoView({block: 'start'})", follow_up)
+    screenshot = artifacts / "browser-follow-up.png"
     assert page.save_screenshot(str(screenshot))
     if os.environ.get("QA_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(screenshot, PROJECT_ROOT / "docs" / "screenshot.png")
+    page.find_element(By.ID, "qa-clear").click()  # a new conversation: nothing to follow up
+    WebDriverWait(page, 10).until(lambda d: not replies(d))
+    assert not ask(page, "旅游综合收入有多少？").find_elements(By.CSS_SELECTOR, ".qa-understood")
+
+
+def test_the_chat_s_own_clear_button_also_starts_a_new_conversation(page: WebDriver) -> None:
+    ask(page, QUESTION)
+    page.find_element(By.CSS_SELECTOR, "#qa-chat button[aria-label='Clear']").click()
+    WebDriverWait(page, 10).until(lambda d: not replies(d))
+    assert not ask(page, "旅游综合收入有多少？").find_elements(By.CSS_SELECTOR, ".qa-understood")
 
 
 def test_an_unanswerable_question_is_said_plainly_with_related_passages(page: WebDriver) -> None:
