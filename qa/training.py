@@ -320,7 +320,7 @@ def platt(cases: list[Case], steps: int = 500) -> tuple[float, float]:
     x = torch.tensor([c.margin for c in cases], dtype=torch.float64).clamp(-50.0, 50.0)
     y = torch.tensor([float(is_right(c)) for c in cases], dtype=torch.float64)
     params = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([params], max_iter=steps)
+    optimiser = torch.optim.LBFGS([params], max_iter=steps, line_search_fn="strong_wolfe")  # plain steps diverge
 
     def closure():
         optimiser.zero_grad()
