@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import pickle
 
 import pytest
 
@@ -21,8 +20,8 @@ def test_a_hit_reads_its_chunks_fields() -> None:
                              "end": 131, "text": "全年总收入1.99亿元。", "score": 0.75}
 
 
-def test_a_hit_has_no_other_attributes_and_copies_as_a_dataclass() -> None:
+def test_a_hit_has_no_other_attributes_and_copies() -> None:
     hit = Hit(CHUNK, 0.75)
     with pytest.raises(AttributeError, match="no attribute 'page'"):
         _ = hit.page
-    assert copy.deepcopy(hit) == hit and pickle.loads(pickle.dumps(hit)) == hit
+    assert copy.deepcopy(hit) == hit and copy.copy(hit).chunk is CHUNK
