@@ -26,7 +26,7 @@ answering, in one table.
 | max_question_chars | 200                   |                | int ≥ 1         | bounds encoding latency              |
 | reader_dir         | <project>/qa/weights  | QA_READER      | path            | the trained span reader (committed)  |
 | reader_passages    | 4                     |                | int ≥ 1         | top fused passages the reader reads  |
-| answer_threshold   | reader.json's         |                | number          | margin over no-answer to answer      |
+| answer_threshold   | reader.json's         |                | number          | the reader's abstention threshold    |
 | max_answer_tokens  | reader.json's (48)    |                | int ≥ 1         | longest answer span, in tokens       |
 | precision          | auto (bf16 if native) | QA_PRECISION   | auto/bf16/fp32  | bf16: 2.7x faster forward passes     |
 | concurrency        | the cores it may use  | QA_CONCURRENCY | int ≥ 1         | questions the app answers at once    |
