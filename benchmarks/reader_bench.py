@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from machine import describe_machine, peak_rss_mib  # noqa: E402
 from timing import ratio, summary_ms, timed  # noqa: E402
 
+from qa.answering import most_confident  # noqa: E402
 from qa.evaluation import read_questions  # noqa: E402
 from qa.precision import autocast, cpu_has_bf16  # noqa: E402
 from qa.reader import Reader, pad  # noqa: E402
@@ -56,15 +57,14 @@ def agreement(engine, questions) -> dict:
     for case in questions:
         question = clean_question(case.question, engine.settings.max_question_chars)
         hits = engine.retrieve(question, engine.settings.reader_passages)
-        passages = [engine.documents[h.source].search[h.start:h.end] for h in hits]
-        spans = {p: r.read(to_search(question), passages) for p, r in readers.items()}
-        verdicts = {p: (s[0].passage, s[0].start, s[0].end) if s and s[0].margin > base.threshold else None
-                    for p, s in spans.items()}
+        found = {p: most_confident(r, engine, question, hits) for p, r in readers.items()}
+        verdicts = {p: (f[1].passage, f[1].start, f[1].end) if f and f[0] > base.threshold else None
+                    for p, f in found.items()}
         same += verdicts["bf16"] == verdicts["fp32"]
-        if spans["bf16"] and spans["fp32"]:
-            worst = max(worst, abs(spans["bf16"][0].margin - spans["fp32"][0].margin))
+        if found["bf16"] and found["fp32"]:
+            worst = max(worst, abs(found["bf16"][0] - found["fp32"][0]))
     return {"questions": len(questions), "same_answer": same, "share": round(same / len(questions), 3),
-            "max_margin_difference": round(worst, 3)}
+            "max_confidence_difference": round(worst, 3)}
 
 
 def latency(engine, questions, rounds: int = 3) -> dict:

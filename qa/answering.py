@@ -2,8 +2,10 @@
 
 The reader reads each passage in its search form (simplified script, same length as the text), so an offset
 it returns is an offset into ``Document.text``; the answer is that slice of the source, shown in the script
-the question was asked in. It answers when its best span beats the no-answer score by the calibrated
-threshold, and otherwise abstains with the closest passages as related ones. One rule stays on top of the
+the question was asked in. Each passage's best span gets a confidence from its margin over
+no-answer and the lexical support of its passage (``support``); the most confident span is the answer when
+its confidence beats the calibrated threshold, and otherwise the reader abstains with the closest passages as
+related ones. One rule stays on top of the
 reader, because it was measured to help (docs/architecture.md): a question that names a place the
 retrieved documents never mention is not answered from another place's report.
 
@@ -16,11 +18,16 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .chunking import sentence_spans
 from .lexicon import BRACKET_PAIRS, CLAUSE_ENDS, SENTENCE_ENDS
 from .script import is_traditional, to_search, to_simplified, to_traditional
-from .terms import key_terms, looks_like_place
+from .terms import coverage, key_terms, looks_like_place, term_weights
 from .types import Answer, Document, Hit
+
+if TYPE_CHECKING:  # the reader module imports torch; answering is imported before it is needed
+    from .reader import Reader, Span
 
 _EDGE_MARKS = " \t\n" + CLAUSE_ENDS + SENTENCE_ENDS
 
@@ -35,17 +42,14 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
     missing = missing_places(question, hits, engine)
     if missing:
         return Answer(question, False, citations=hits, message=f"文档中没有提到“{'、'.join(missing)}”，无法回答。")
-    documents = [engine.documents[hit.source] for hit in hits]
-    passages = [document.search[hit.start:hit.end] for document, hit in zip(documents, hits, strict=True)]
     reader = engine.reader
-    spans = reader.read(to_search(question), passages)
-    if not spans:
+    found = most_confident(reader, engine, question, hits)
+    if found is None:
         return Answer(question, False, citations=hits, message="文档中没有找到这个问题的答案。以下是最相关的段落。")
-    best = spans[0]
-    confidence = round(reader.confidence(best.margin), 4)
-    hit, document = hits[best.passage], documents[best.passage]
+    confidence, best = round(found[0], 4), found[1]
+    hit, document = hits[best.passage], engine.documents[hits[best.passage].source]
     start, end = trim(document.text, hit.start + best.start, hit.start + best.end)
-    if best.margin <= reader.threshold or end <= start:
+    if confidence <= reader.threshold or end <= start:
         return Answer(question, False, citations=hits, score=confidence,
                       message="文档中没有找到这个问题的答案。以下是最相关的段落。")
     return Answer(
@@ -54,6 +58,25 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
         paragraph=document.paragraph_at(start), page=document.page_at(start), start=start, end=end,
         citations=[hit] + [h for h in hits if h is not hit], score=confidence,
     )
+
+
+def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tuple[float, Span] | None:
+    """The reader's most confident span over the hits' passages (all read in one forward pass) with its
+    confidence, or None when no passage has a span."""
+    asked = to_search(question)
+    documents = [engine.documents[hit.source] for hit in hits]
+    passages = [document.search[hit.start:hit.end] for document, hit in zip(documents, hits, strict=True)]
+    titled = [passage + to_search(document.title) for passage, document in zip(passages, documents, strict=True)]
+    scored = [(reader.confidence(span.margin, support(engine, asked, titled[span.passage])), span)
+              for span in reader.read(asked, passages)]
+    return max(scored, key=lambda pair: pair[0], default=None)
+
+
+def support(engine, question: str, text: str) -> float:
+    """The lexical support of a passage for an answer: the share of the question's key words found in
+    ``text`` (passage + title, search form), IDF × length weighted (``qa.terms.coverage``)."""
+    terms = key_terms(engine.segmenter.words(question))
+    return coverage(terms, text, term_weights(terms, engine.bm25.idf))
 
 
 def missing_places(question: str, hits: list[Hit], engine) -> list[str]:

@@ -452,7 +452,7 @@ def evaluate_squad(args: argparse.Namespace, settings: Settings, paragraphs: lis
 
 def evaluate_gold(paragraphs: list[Paragraph], cases: list[Case], reader, traditional: bool = False) -> dict:
     """The reader alone, given each question's own paragraph (search form): CMRC EM/F1 of its best span,
-    never abstaining, and the share it would abstain on at the calibrated threshold. With ``traditional``,
+    never abstaining (abstention needs the retrieval context; see the open-domain run). With ``traditional``,
     paragraph and question are first converted to traditional script (OpenCC s2t, DRCD-style) and the
     prediction, cut from the traditional paragraph, is scored in simplified script."""
     from .answering import trim
@@ -460,7 +460,7 @@ def evaluate_gold(paragraphs: list[Paragraph], cases: list[Case], reader, tradit
 
     convert = to_traditional if traditional else str
     contexts = {p.source: convert(p.context) for p in paragraphs}
-    rows, f1, em, below = [], 0.0, 0.0, 0
+    rows, f1, em = [], 0.0, 0.0
     for case in tqdm(cases, desc="qa eval --gold", unit="question", file=sys.stderr):
         context = contexts[case.source]
         spans = reader.read(to_search(convert(case.question)), [to_search(context)])
@@ -468,11 +468,10 @@ def evaluate_gold(paragraphs: list[Paragraph], cases: list[Case], reader, tradit
         prediction = to_simplified(prediction) if traditional else prediction
         f1 += cmrc_f1(prediction, case.answers)
         em += cmrc_em(prediction, case.answers)
-        below += not spans or spans[0].margin <= reader.threshold
         rows.append({"id": case.id, "question": case.question, "answers": list(case.answers),
                      "prediction": prediction, "margin": round(spans[0].margin, 3) if spans else None})
     n = max(1, len(cases))
-    return {"gold": {"em": em / n, "f1": f1 / n, "below_threshold": below / n, "questions": len(cases)},
+    return {"gold": {"em": em / n, "f1": f1 / n, "questions": len(cases)},
             "questions": rows}
 
 
@@ -499,8 +498,7 @@ def run_cli(args: argparse.Namespace, settings: Settings, embedder=None) -> int:
         gold = report["gold"]
         script = " (converted to traditional script)" if args.traditional else ""
         print(f"{path.name}{script}: reader given the gold paragraph, {gold['questions']} questions: "
-              f"F1 {100 * gold['f1']:.1f}, EM {100 * gold['em']:.1f}; "
-              f"{100 * gold['below_threshold']:.1f} % below the abstention threshold")
+              f"F1 {100 * gold['f1']:.1f}, EM {100 * gold['em']:.1f}")
     elif args.squad:
         report = evaluate_squad(args, settings, paragraphs, cases, modes, embedder)
     else:

