@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter  # noqa: E402
 
 MODES = ("hybrid", "bm25", "dense")
+CORPORA = ("seeds", "cmrc2018_trial")
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:
@@ -46,11 +47,77 @@ def targets(results: dict) -> list[list[object]]:
         ok = hit["hybrid"] > max(hit["bm25"], hit["dense"])
         rows.append(["CMRC 2018 trial: fused hit@1 > BM25 and > dense",
                      f"{hit['hybrid']:.3f} vs {hit['bm25']:.3f} / {hit['dense']:.3f}", _verdict(ok)])
+    rows += precision_targets(results.get("precision"))
+    rows += serve_targets(results.get("serve"))
     big = results.get("scale", {}).get("sizes", {}).get("100000")
     if big:
         p50, recall = big["hnsw"]["search"]["p50_ms"], big["hnsw"]["recall@10"]
         rows.append(["100k chunks: HNSW search p50 ≤ 5 ms", f"{p50:.2f} ms", _verdict(p50 <= 5)])
         rows.append(["100k chunks: HNSW recall@10 ≥ 0.95", f"{recall:.3f}", _verdict(recall >= 0.95)])
+    return rows
+
+
+def precision_targets(precision: dict | None) -> list[list[object]]:
+    """bf16 against fp32: build throughput ≥ 2×, encode_query p50 ≤ 0.6×, vectors' cosine ≥ 0.999, hit@1 and
+    hit@5 within 0.005."""
+    if not precision:
+        return []
+    rows = []
+    for name in CORPORA:
+        if name not in precision:
+            continue
+        corpus = precision[name]
+        build = corpus["build"]["bf16_over_fp32_throughput"]
+        rows.append([f"{name}: bf16 build throughput ≥ 2× fp32", f"{build:.2f}× (paired builds: "
+                     f"{corpus['build']['paired_median_ratio']:.2f}×)", _verdict(build >= 2)])
+        low = min(corpus["cosine_chunks"]["min"], corpus["cosine_questions"]["min"])
+        rows.append([f"{name}: cosine bf16 vs fp32 ≥ 0.999 (every chunk and question)", f"min {low:.5f}",
+                     _verdict(low >= 0.999)])
+        worst = max(abs(value) for mode in corpus["quality_delta"].values() for value in mode.values())
+        rows.append([f"{name}: hit@1 / hit@5 (fused, dense) within 0.005 of fp32", f"largest change {worst:.4f}",
+                     _verdict(worst <= 0.005)])
+    if "encode_query" in precision:
+        query = precision["encode_query"]["bf16_over_fp32_p50"]
+        rows.append(["encode_query p50 bf16 ≤ 0.6× fp32", f"{query:.2f}× (paired: "
+                     f"{precision['encode_query']['paired_median_ratio']:.2f}×)", _verdict(query <= 0.6)])
+    return rows
+
+
+def at(values: dict, clients: int) -> float | None:
+    """The figure for ``clients`` in a ratios table (integer keys in memory, strings once read from JSON)."""
+    return values.get(clients, values.get(str(clients)))
+
+
+def serve_targets(serve: dict | None) -> list[list[object]]:
+    """The app under load: p50 at 8 clients ≤ 3× its 1-client p50, throughput at 8 clients ≥ 2.5× the
+    baseline's, no errors or differing answers, memory flat, first answer ≤ 3 s after it says it runs."""
+    if not serve:
+        return []
+    rows = []
+    sweep = serve.get("sweep")
+    if sweep:
+        ratios = sweep["ratios"]
+        p50 = at(ratios.get("current: p50 / its 1-client p50", {}), 8)
+        if p50 is not None:
+            rows.append(["8 clients: p50 ≤ 3× the 1-client p50", f"{p50:.2f}×", _verdict(p50 <= 3)])
+        throughput = at(ratios.get("throughput: current / baseline", {}), 8)
+        if throughput is not None:
+            rows.append(["8 clients: throughput ≥ 2.5× the baseline's", f"{throughput:.2f}×",
+                         _verdict(throughput >= 2.5)])
+        rows.append(["load test: no errors, answers identical to the sequential ones",
+                     f"{sweep['errors']} errors, {sweep['mismatches']} differing", _verdict(
+                         not sweep["errors"] and not sweep["mismatches"])])
+    memory = serve.get("memory")
+    if memory:
+        growth = memory.get("growth_mb", 0.0)
+        rows.append([f"memory flat over {memory['requests_total']} requests (≤ 50 MB after round 1)",
+                     f"{growth:+.0f} MB; {memory['errors']} errors, {memory['mismatches']} differing",
+                     _verdict(not memory["problems"])])
+    first = serve.get("first_answer", {}).get("current")
+    if first:
+        seconds = first["running_to_answer_s"]
+        rows.append(["first answer ≤ 3 s after the server says it is running", f"{seconds:.2f} s",
+                     _verdict(seconds <= 3)])
     return rows
 
 
@@ -164,6 +231,82 @@ def eval_section(name: str, report: dict) -> str:
     return text + table(header, rows)
 
 
+def precision_section(precision: dict) -> str:
+    """bf16 against fp32: throughput and latency with their ratios, agreement, quality."""
+    rows = []
+    for name in CORPORA:
+        if name in precision:
+            build = precision[name]["build"]
+            rows.append([f"build {name} ({build['chunks']} chunks), chunks/s", build["fp32_chunks_per_s"],
+                         build["bf16_chunks_per_s"], f"{build['bf16_over_fp32_throughput']:.2f}×",
+                         f"{build['paired_median_ratio']:.2f}×"])
+    for key, label in (("encode_query", "encode_query p50 ms"), ("reader", "reader.read p50 ms")):
+        if key in precision:
+            figures = precision[key]
+            rows.append([label, figures["fp32"]["p50_ms"], figures["bf16"]["p50_ms"],
+                         f"{figures['bf16_over_fp32_p50']:.2f}×", f"{figures['paired_median_ratio']:.2f}×"])
+            rows.append([label.replace("p50", "p95"), figures["fp32"]["p95_ms"], figures["bf16"]["p95_ms"], "", ""])
+    text = table(["figure", "fp32", "bf16", "bf16 / fp32", "paired median"], rows)
+    text += ("\n\nThroughput ratios are fp32 seconds over bf16 seconds (higher: bf16 faster); latency ratios bf16 "
+             "over fp32 (lower: bf16 faster). \"Paired median\": the median of the ratios of runs made back to "
+             "back, the precision that goes first alternating.\n\n")
+    agreement = []
+    for name in CORPORA:
+        for kind in ("chunks", "questions"):
+            if name in precision:
+                c = precision[name][f"cosine_{kind}"]
+                agreement.append([f"{name} {kind}", c["n"], c["min"], c["p1"], c["p5"], c["p50"], c["mean"],
+                                  c["below_0.999"]])
+    text += table(["cosine bf16 vs fp32", "n", "min", "p1", "p5", "median", "mean", "< 0.999"], agreement)
+    quality = []
+    for name in CORPORA:
+        if name in precision:
+            q = precision[name]["quality"]
+            for mode in ("hybrid", "dense"):
+                for k in ("hit@1", "hit@5"):
+                    quality.append([f"{name} {mode} {k}", f"{q['fp32'][mode][k]:.4f}", f"{q['bf16'][mode][k]:.4f}",
+                                    f"{precision[name]['quality_delta'][mode][k]:+.4f}"])
+    text += "\n\n" + table(["retrieval (each precision over its own index)", "fp32", "bf16", "change"], quality)
+    if "reader" in precision:
+        reader = precision["reader"]
+        text += (f"\n\nReader: {reader['questions']} development questions, top {reader['passages']} passages "
+                 f"read in one forward pass ({reader['windows_mean']} windows on average); bf16 and fp32 pick "
+                 f"the same best span for {reader['same_best_span']} of {reader['questions']}.")
+    return text
+
+
+def serve_section(serve: dict) -> str:
+    """First answer after start, the client sweep and the memory run."""
+    parts = []
+    first = serve.get("first_answer", {})
+    if first:
+        rows = [[name, f["start_to_running_s"], f["start_to_model_ready_s"], f["running_to_answer_s"],
+                 f["start_to_answer_s"]] for name, f in first.items()]
+        parts.append(table(["first answer (median of fresh starts)", "start → says running s",
+                            "start → model ready s", "running → first answer s", "start → first answer s"], rows))
+    sweep = serve.get("sweep")
+    if sweep:
+        rows = []
+        for name, entry in sweep["apps"].items():
+            rows.append([f"{name}, sequential reference", 1, f"{entry['sequential_p50'] * 1000:.0f}",
+                         f"{entry['sequential_p95'] * 1000:.0f}", "", "", ""])
+            for r in entry["rounds"]:
+                rows.append([name, r["clients"], f"{r['p50'] * 1000:.0f}", f"{r['p95'] * 1000:.0f}",
+                             f"{r['per_second']:.2f}", len(r["errors"]), len(r["mismatches"])])
+        parts.append(table(["app", "clients", "p50 ms", "p95 ms", "answers/s", "errors", "differing"], rows))
+        ratio_rows = [[name, *(f"{at(values, c):.2f}×" for c in sweep["counts"])]
+                      for name, values in sweep["ratios"].items()]
+        parts.append(table(["ratio", *(f"{c} clients" for c in sweep["counts"])], ratio_rows))
+        parts.append(f"{sweep['per_round']} requests per round ({sweep['distinct_requests']} distinct), the apps "
+                     "alternated count by count; chart: `loadtest.png`.")
+    memory = serve.get("memory")
+    if memory:
+        readings = ", ".join(f"{name} {value:.0f}" for name, value in memory["memory_mb"].items())
+        parts.append(f"Memory (RSS MB) over {memory['requests_total']} requests at 8 clients: {readings}; "
+                     f"MALLOC_ARENA_MAX {memory['malloc_arena_max']}.")
+    return "\n\n".join(parts)
+
+
 def markdown(results: dict) -> str:
     """The whole results page."""
     parts = ["# Benchmark results", "", "Generated by `python benchmarks/run.py`; every figure is in "
@@ -176,6 +319,10 @@ def markdown(results: dict) -> str:
         parts += ["", "## Query", "", query_section(results["query"])]
     if "scale" in results:
         parts += ["", "## Scale (synthetic vectors, dim 384)", "", scale_section(results["scale"])]
+    if "precision" in results:
+        parts += ["", "## Precision: bf16 against fp32", "", precision_section(results["precision"])]
+    if "serve" in results:
+        parts += ["", "## Serving: many users, first answer", "", serve_section(results["serve"])]
     for name, report in results.get("eval", {}).items():
         parts += ["", f"## Quality: {name}", "", eval_section(name, report)]
     return "\n".join(parts) + "\n"

@@ -5,11 +5,15 @@ Phases (all by default; ``--phases`` picks some, the others keep their figures f
 * ``build``  — seeds/ and the CMRC 2018 trial paragraphs: build throughput against raw encoding, rebuilds;
 * ``query``  — warm retrieve()/answer() against bare query encoding on seeds/, cold start, peak memory;
 * ``scale``  — flat vs HNSW FAISS search on synthetic 10k/100k-chunk corpora, recall@10;
-* ``eval``   — ``qa eval`` on the development questions and on the whole CMRC 2018 trial set.
+* ``eval``   — ``qa eval`` on the development questions and on the whole CMRC 2018 trial set;
+* ``precision`` — the embedder and the reader in bf16 against fp32: build throughput, encode_query and
+  reader latency, vector agreement, hit@1/hit@5 on the development questions and the CMRC trial;
+* ``serve``  — the app as a process: first answer after start, latency/throughput at 1-16 clients and
+  memory under load, against ``--baseline-commit``'s app in the same run.
 
-Writes ``benchmarks/results/benchmarks.json`` (every figure), ``benchmarks.md`` and ``benchmarks.png``, and
-the ``qa eval`` reports as ``eval_<name>.json`` / ``.txt``. Work indexes live in ``--work`` (reused by
-later runs, since builds are incremental).
+Writes ``benchmarks/results/benchmarks.json`` (every figure), ``benchmarks.md`` and ``benchmarks.png``,
+``loadtest.png`` (serve), and the ``qa eval`` reports as ``eval_<name>.json`` / ``.txt``. Work indexes live in
+``--work`` (reused by later runs, since builds are incremental).
 """
 
 from __future__ import annotations
@@ -28,23 +32,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from build_bench import build_benchmark  # noqa: E402
 from machine import describe_machine, load_average, peak_rss_mib  # noqa: E402
+from precision_bench import PRECISIONS, corpus_precision, encode_query_latency, reader_latency  # noqa: E402
 from query_bench import cold_start, query_threads, warm_queries  # noqa: E402
 from report import chart, markdown  # noqa: E402
 from scale_bench import scale_benchmark  # noqa: E402
+from serve_bench import checkout, serve_benchmark  # noqa: E402
 
 from qa.cli import parser as qa_parser  # noqa: E402
 from qa.evaluation import read_questions, read_squad, run_cli, write_corpus  # noqa: E402
 from qa.indexing import build  # noqa: E402
 from qa.model import Embedder  # noqa: E402
-from qa.retrieval import load  # noqa: E402
-from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
+from qa.retrieval import clean_question, load  # noqa: E402
+from qa.script import to_search  # noqa: E402
+from qa.settings import CMRC_TRIAL, PROJECT_ROOT, Settings  # noqa: E402
 from qa.storage import load_index  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-CMRC = HERE / "data" / "cmrc2018_trial.json"
+CMRC = CMRC_TRIAL  # read where it lies (QA_SHARED), never copied into the project
 DEV = PROJECT_ROOT / "tests" / "data" / "seeds_dev_qa.jsonl"
 SEEDS = PROJECT_ROOT / "seeds"
-PHASES = ("build", "query", "scale", "eval")
+PHASES = ("build", "query", "scale", "eval", "precision", "serve")
 
 
 def log(message: str) -> None:
@@ -60,6 +67,17 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--cold-starts", type=int, default=3, help="fresh processes (default: %(default)s)")
     cli.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="synthetic corpus sizes")
     cli.add_argument("--scale-queries", type=int, default=200, help="CMRC questions searched per index")
+    cli.add_argument("--threads", type=int, help="torch intra-op threads of this process (default: torch's own; "
+                     "1 on cores that other processes keep busy, where a team of threads waits for its slowest)")
+    cli.add_argument("--baseline-commit", help="serve: the commit whose app is the baseline (e.g. the one "
+                     "before a change); without it only the current app is measured")
+    cli.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4, 8, 16],
+                     help="serve: numbers of clients of the sweep (default: %(default)s)")
+    cli.add_argument("--per-round", type=int, default=96, help="serve: requests per sweep round (%(default)s)")
+    cli.add_argument("--first-answers", type=int, default=3, help="serve: fresh starts per app (%(default)s)")
+    cli.add_argument("--memory", type=int, nargs=2, default=[4, 25], metavar=("ROUNDS", "PER_CLIENT"),
+                     help="serve: rounds of 8 clients x PER_CLIENT requests watched for memory growth "
+                     "(default: %(default)s; 0 0 skips it)")
     cli.add_argument("--work", type=Path, default=HERE / ".work", help="work folder (default: %(default)s)")
     cli.add_argument("--out", type=Path, default=HERE / "results",
                      help="results folder (default: %(default)s)")
@@ -124,6 +142,34 @@ def eval_phase(settings: Settings, work: dict[str, tuple[Path, Path]], embedder,
     return reports
 
 
+def precision_phase(args: argparse.Namespace, settings: Settings, work: dict[str, tuple[Path, Path]],
+                    embedder) -> dict:
+    """bf16 against fp32: both corpora (their own work indexes per precision), then query and reader latency
+    on the development questions."""
+    embedders = {p: embedder if p == embedder.precision else
+                 Embedder(settings.model, settings.model_cache, settings.batch_size, precision=p) for p in PRECISIONS}
+    cases = {"seeds": read_questions(DEV), "cmrc2018_trial": read_squad(CMRC)[1]}
+    figures = {name: corpus_precision(name, corpus, cases[name], args.work / f"precision-{name}", settings,
+                                      embedders, args.repeats, log)
+               for name, (corpus, _) in work.items()}
+    questions = [case.question for case in cases["seeds"]]
+    log("precision: encode_query")
+    figures["encode_query"] = encode_query_latency(
+        embedders, [to_search(clean_question(q, settings.max_question_chars)) for q in questions], args.rounds)
+    log("precision: reader")
+    engine = load(args.work / "precision-seeds" / "bf16-index", settings.with_(precision="bf16"), embedders["bf16"])
+    figures["reader"] = reader_latency(engine, settings, embedders, questions, args.rounds)
+    return figures
+
+
+def serve_phase(args: argparse.Namespace) -> dict:
+    baseline = checkout(args.baseline_commit, args.work) if args.baseline_commit else None
+    figures = serve_benchmark(baseline, args.clients, args.per_round, args.first_answers, tuple(args.memory),
+                              args.out, log)
+    figures["baseline_commit"] = args.baseline_commit
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -134,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         write_results(results, args.out)
         return 0
     settings = Settings()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     results["machine"] = describe_machine()
     embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
     work = corpora(args.work)
@@ -144,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         "query": lambda: query_phase(args, settings, work["seeds"], embedder),
         "scale": lambda: scale_phase(args, settings, work, embedder),
         "eval": lambda: eval_phase(settings, work, embedder, args.out),
+        "precision": lambda: precision_phase(args, settings, work, embedder),
+        "serve": lambda: serve_phase(args),
     }
     for phase in args.phases:
         results[phase] = phases[phase]()
