@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 import jieba
 import jieba.posseg
 
-from .lexicon import HAN_RUN, MEASURE_WORDS, PLACE_SUFFIXES, RARE_WORD_FREQ, STOP_TOKENS
+from .lexicon import HAN_RUN, PLACE_SUFFIXES, RARE_WORD_FREQ, STOP_TOKENS
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -70,15 +70,6 @@ def learn_place_names(texts: list[str], min_count: int = _MIN_COUNT) -> list[str
         and counts[name[1:]] <= count
     ]
     return sorted(names, key=lambda name: (-len(name), name))
-
-
-def looks_like_place(word: str, names: set[str]) -> bool:
-    """A learned name, or a word of the shape of one: a stem of two or more characters, not opening
-    with a function or measure word, and a place suffix (包头市, 新城区; not 名嘎查)."""
-    if word in names:
-        return True
-    return (len(word) >= 3 and word.endswith(PLACE_SUFFIXES) and len(_stem(word)) >= 2
-            and word[0] not in _NOT_NAME_START | MEASURE_WORDS)
 
 
 def _stem(name: str) -> str:
