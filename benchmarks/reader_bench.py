@@ -2,7 +2,7 @@
 
 * windows/s of the reader's forward pass at 256 tokens, bf16 autocast against fp32, alternated batch by batch;
 * on the development questions: how often the bf16 and the fp32 reader give the same answer (same span or
-  both abstaining) over the same retrieved passages, and the largest margin difference;
+  both abstaining) over the same retrieved passages, and the largest confidence difference;
 * warm ``answer()`` p50/p95 against bare ``encode_query`` of the same questions, run back to back, and the
   process's resident memory after it all.
 
