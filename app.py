@@ -1,6 +1,6 @@
 """The chat app in the browser: ``python app.py`` serves http://127.0.0.1:7860.
 
-UI only: every answer comes from ``qa.Engine.answer`` over the committed index. The index is loaded
+UI only: every answer comes from ``qa.Engine.answer`` over the index (QA_INDEX). The index is loaded
 before the app serves (a missing or damaged one stops it with the fix); the model (embedder and reader,
 warmed with one question) and then the example questions (``qa.examples``) load in a background thread,
 so the page is usable at once and says "正在加载模型…" until the model is ready; a question asked
@@ -8,6 +8,13 @@ meanwhile waits for it. Up to QA_CONCURRENCY questions (default: the cores) are 
 cores divided among them (``ThreadBudget``; OMP_NUM_THREADS caps the threads of one question). Settings
 come from the environment: QA_HOST, QA_PORT and QA_CONCURRENCY (``qa.Settings``), and QA_USER /
 QA_PASSWORD for a login, which is required when QA_HOST is not a loopback address.
+
+Documents are added ("添加文档", several files at once) and removed ("移除文档") in the side panel when the app
+serves this machine only or behind a login (``uploads_allowed``): ``qa.library`` checks each file, copies it into
+the corpus folder (QA_CORPUS), updates the index (QA_INDEX) incrementally and swaps the engine, one update at a
+time, while questions go on being answered from the previous index. The page shows the update's steps, then what
+was added or refused and why; the document filter, the removal list and the example questions follow (every
+open page looks for changes every ``REFRESH_SECONDS``).
 
 The chat follows the conversation: its earlier answers go to ``Engine.answer`` as ``history``, so a
 follow-up ("那2021年呢？") keeps the subject and document of the earlier turns, and the reply says how it was
@@ -35,6 +42,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -44,10 +52,14 @@ import gradio as gr  # noqa: E402
 from qa import Answer, Engine, Hit, IndexProblem, Settings, SettingsError, load  # noqa: E402
 from qa.examples import example_questions  # noqa: E402
 from qa.indexing import stale_reason  # noqa: E402
+from qa.library import Change, Library, Refused, UpdateFailed, Upload  # noqa: E402
+from qa.reading import SUPPORTED_SUFFIXES  # noqa: E402
 from qa.script import to_search  # noqa: E402
 from qa.types import Document  # noqa: E402
 
 MAX_K = 10
+PROGRESS = gr.Progress()  # the default that makes Gradio show an update's steps (it reports per event)
+REFRESH_SECONDS = 2  # how often an open page looks for a loaded model, examples and changed documents
 MAX_TURNS = 10  # earlier turns a follow-up is understood from (the most recent ones)
 EXAMPLES = 6
 TITLE = "政府报告问答"
@@ -64,6 +76,10 @@ CSS = """
 .qa-copy { font-size: 0.8rem; padding: 0 0.5rem; border: 1px solid var(--border-color-primary);
            border-radius: 4px; background: var(--background-fill-primary); cursor: pointer; }
 .qa-understood { font-size: 0.85rem; color: var(--body-text-color-subdued); margin-bottom: 0.3rem; }
+.qa-library { font-size: 0.85rem; line-height: 1.6; }
+.qa-added { color: #15803d; }
+.qa-refused { color: #b91c1c; }
+.qa-warning { color: #b45309; }
 .qa-sentence { border-left: 3px solid var(--color-accent); padding: 0.1rem 0 0.1rem 0.7rem;
                margin: 0.3rem 0 0.6rem; color: var(--body-text-color); }
 .qa-message { font-weight: 600; margin-bottom: 0.4rem; }
@@ -137,6 +153,11 @@ def login(settings: Settings, environ: dict[str, str]) -> tuple[str, str] | None
     return (user, password) if user else None
 
 
+def uploads_allowed(settings: Settings, auth: tuple[str, str] | None) -> bool:
+    """Whether the page may add and remove documents: on this machine only (loopback), or behind a login."""
+    return is_loopback(settings.host) or auth is not None
+
+
 def open_index(settings: Settings) -> Engine:
     """The engine over the committed index; its model loads later (``ModelLoader``). Raises ``SystemExit``
     saying how to build the index when it cannot be loaded."""
@@ -185,14 +206,15 @@ class ThreadBudget:
 
 
 class ModelLoader:
-    """Loads the engine's model in a background thread (one question loads and warms the embedder and the
-    reader), then makes the example questions, which count as questions in ``budget``; ``engine()`` waits for
-    the model."""
+    """Loads the model of the library's engine in a background thread (one question loads and warms the
+    embedder and the reader), then makes the example questions, which count as questions in ``budget``;
+    ``engine()`` waits for the model and gives the library's current engine."""
 
-    def __init__(self, engine: Engine, budget: ThreadBudget | None = None) -> None:
-        self._engine = engine
+    def __init__(self, library: Library, budget: ThreadBudget | None = None) -> None:
+        self.library = library
         self.budget = budget or ThreadBudget.for_this_machine()
         self._ready = threading.Event()
+        self._examples_lock = threading.Lock()
         self.problem = ""  # why the model cannot be loaded, once that is known
         self.examples: list[str] | None = None  # None until they are made
 
@@ -203,7 +225,7 @@ class ModelLoader:
     def _load(self) -> None:
         started = time.perf_counter()
         try:
-            self._engine.answer("warm-up")
+            self.library.engine.answer("warm-up")
         except Exception as problem:  # whatever it is, the page and the waiting questions must hear of it
             self.problem, self.examples = f"{type(problem).__name__}: {problem}", []
             print(f"app: cannot load the model: {self.problem}", file=sys.stderr, flush=True)
@@ -211,17 +233,24 @@ class ModelLoader:
         finally:
             self._ready.set()
         print(f"app: model ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-        self.examples = self._make_examples()
+        self._make_examples()
 
-    def _make_examples(self) -> list[str]:
-        try:
-            with self.budget.share():  # questions asked meanwhile get their share of the cores
-                examples = example_questions(self._engine, EXAMPLES)
-        except Exception as problem:  # the app answers without examples
-            print(f"app: no example questions: {type(problem).__name__}: {problem}", file=sys.stderr, flush=True)
-            return []
+    def remake_examples(self) -> None:
+        """Make the example questions again, in the background, from the documents as they are now (after an
+        upload or a removal); the old ones stay until the new ones are ready."""
+        threading.Thread(target=self._make_examples, name="qa-examples", daemon=True).start()
+
+    def _make_examples(self) -> None:
+        with self._examples_lock:  # one at a time; each reads the engine current when it starts
+            try:
+                with self.budget.share():  # questions asked meanwhile get their share of the cores
+                    examples = example_questions(self.library.engine, EXAMPLES)
+            except Exception as problem:  # the app answers without examples
+                print(f"app: no example questions: {type(problem).__name__}: {problem}", file=sys.stderr,
+                      flush=True)
+                examples = []
+            self.examples = examples
         print(f"app: {len(examples)} example questions ready", file=sys.stderr, flush=True)
-        return examples
 
     def status(self) -> str:
         """What the page says about the model: ``LOADING``, why it cannot be loaded, or "" once ready."""
@@ -230,12 +259,13 @@ class ModelLoader:
         return f"模型无法加载：{self.problem}" if self.problem else ""
 
     def engine(self, timeout: float = LOAD_WAIT_SECONDS) -> Engine:
-        """The engine once its model is ready (waiting up to ``timeout`` seconds); ``gr.Error`` otherwise."""
+        """The current engine once its model is ready (waiting up to ``timeout`` seconds); ``gr.Error``
+        otherwise."""
         if not self._ready.wait(timeout):
             raise gr.Error("模型仍在加载，请稍后再试。", print_exception=False)
         if self.problem:
             raise gr.Error(f"模型无法加载：{self.problem}", print_exception=False)
-        return self._engine
+        return self.library.engine
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -282,6 +312,16 @@ def turn_of(answer: Answer) -> dict:
     """The turn a conversation keeps of ``answer``: the question as understood and, when it was answered,
     the file it came from."""
     return {"question": answer.understood or answer.question, "source": answer.source if answer.found else None}
+
+
+def document_choices(titles: dict[str, str]) -> list[tuple[str, str]]:
+    """The (label, value) choices of the document filter: the title, and the file name."""
+    return [(title, source) for source, title in titles.items()]
+
+
+def removal_choices(titles: dict[str, str]) -> list[tuple[str, str]]:
+    """The (label, value) choices of the removal list: the title with the file name, and the file name."""
+    return [(f"{title}（{source}）", source) for source, title in titles.items()]
 
 
 def checked_sources(engine: Engine, sources: list[str] | None) -> list[str] | None:
@@ -353,6 +393,33 @@ def render_notice(text: str) -> str:
     return f'<div class="qa-reply qa-notice"><div class="qa-message">{escape(text)}</div></div>'
 
 
+def render_header(count: int) -> str:
+    """The page's title and what it does, with the number of documents in the index."""
+    return (f'<div id="qa-header"><h1>{TITLE}</h1><p>从 {count} 份政府报告中抽取答案，'
+            "每个答案都注明原文出处；报告中没有的内容会直接说明。</p></div>")
+
+
+def render_change(change: Change, titles: dict[str, str]) -> str:
+    """What an upload or a removal did: the documents added or removed (with the time it took), each refused
+    upload with its reason, and reading warnings."""
+    lines = []
+    if change.added:
+        lines.append(f'<div class="qa-added">已添加：{escape("、".join(change.added))}'
+                     f"（用时 {change.seconds:.1f} 秒）</div>")
+    if change.removed:
+        names = "、".join(f"{titles.get(source, source)}（{source}）" for source in change.removed)
+        lines.append(f'<div class="qa-added">已从索引中移除：{escape(names)}</div>')
+    lines += [f'<div class="qa-refused">未添加：{escape(name)} — {escape(reason)}</div>'
+              for name, reason in change.refused]
+    lines += [f'<div class="qa-warning">{escape(name)}：{escape(warning)}</div>' for name, warning in change.warnings]
+    return f'<div class="qa-library">{"".join(lines)}</div>'
+
+
+def render_problem(text: str) -> str:
+    """An update that was not done, with the reason."""
+    return f'<div class="qa-library"><div class="qa-refused">{escape(text)}</div></div>'
+
+
 def render_answer(engine: Engine, answer: Answer) -> str:
     """The reply: how a follow-up was understood, the short answer in bold with its confidence and a copy
     button, its sentence with the answer marked, and the numbered citations; when nothing answers the
@@ -415,29 +482,31 @@ def render_citation(engine: Engine, answer: Answer, number: int, hit: Hit, terms
 # ---------------------------------------------------------------------------------------------- UI
 
 
-def build_ui(loader: ModelLoader, index: Engine, concurrency: int) -> gr.Blocks:
-    """The chat page and the ``/ask`` endpoint over ``index`` (the engine, usable for its documents before
-    its model is loaded), answering up to ``concurrency`` questions at once."""
-    titles = index.titles()
+def build_ui(loader: ModelLoader, concurrency: int, uploads: bool = False) -> gr.Blocks:
+    """The chat page and the ``/ask`` endpoint over the library of ``loader`` (its documents are shown before
+    the model is loaded), answering up to ``concurrency`` questions at once; with ``uploads``, the side panel
+    adds documents to the index and removes them (one update at a time)."""
+    library = loader.library
     budget = loader.budget
     answering = {"concurrency_limit": concurrency, "concurrency_id": "answer"}
+    updating = {"concurrency_limit": 1, "concurrency_id": "library", "api_visibility": "private"}
 
-    def answer(question: str, k: int, sources: list[str] | None, history: list | None) -> tuple[Engine, Answer]:
-        """The engine that answered (its documents are the ones cited) and its answer."""
-        engine = loader.engine()
+    def answer(engine: Engine, question: str, k: int, sources: list[str] | None, history: list | None) -> Answer:
         turns = as_turns(engine, history)
         with budget.share():
-            return engine, engine.answer(question, k, checked_sources(engine, sources), turns)
+            return engine.answer(question, k, checked_sources(engine, sources), turns)
 
     def respond(question: str, chat: list, k: float, sources: list[str], turns: list) -> tuple[list, str, list]:
         if not (question or "").strip():
             return chat + [reply(render_notice("请输入问题。"))], "", turns
+        engine = loader.engine()  # one engine for the whole answer, even if an update swaps it meanwhile
+        sources = [source for source in sources or [] if source in engine.documents]
         if not sources:
             notice = render_notice("请在右侧“检索文档”中至少选择一份文档。")
             return chat + [asked(question), reply(notice)], "", turns
         turns = turns if chat else []  # a chat emptied (by either clear button) starts a new conversation
-        every = set(loader.engine().documents) <= set(sources)  # then a follow-up may keep to its document
-        engine, result = answer(question, int(k), None if every else list(sources), turns)
+        every = len(sources) == len(engine.documents)  # then a follow-up may keep to its document
+        result = answer(engine, question, int(k), None if every else sources, turns)
         return (chat + [asked(result.question), reply(render_answer(engine, result))], "",
                 (turns + [turn_of(result)])[-MAX_TURNS:])
 
@@ -449,19 +518,66 @@ def build_ui(loader: ModelLoader, index: Engine, concurrency: int) -> gr.Blocks:
         passed as they are): a follow-up such as "那2021年呢？" takes its subject and document from them, and
         ``understood`` says how it was understood ("" when it stands alone)."""
         k = min(max(int(k or 5), 1), MAX_K)
-        return ask_result(*answer(question or "", k, sources, history))
+        engine = loader.engine()
+        return ask_result(engine, answer(engine, question or "", k, sources, history))
 
-    def refresh() -> tuple:
-        """The model's state and the example questions, until both are settled (then the timer stops)."""
-        examples = loader.examples or []
-        return (gr.HTML(render_status(loader.status()), visible=bool(loader.status())),
-                gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)),
-                gr.Timer(active=loader.examples is None))
+    def page_state() -> dict:
+        """What the page shows that can change while it is open: the model's state, the example questions and
+        the documents (source → title)."""
+        return {"status": loader.status(), "examples": list(loader.examples or []),
+                "documents": library.engine.titles()}
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        gr.HTML(f'<div id="qa-header"><h1>{TITLE}</h1><p>从 {len(titles)} 份政府报告中抽取答案，'
-                "每个答案都注明原文出处；报告中没有的内容会直接说明。</p></div>")
-        status = gr.HTML(render_status(loader.status()), elem_id="qa-status", visible=bool(loader.status()))
+    def page_updates(seen: dict, selected: list[str] | None) -> tuple:
+        """The parts of the page that changed since it showed ``seen``: header, model state, examples, the
+        document filter (the reader's choice kept, new documents added to it) and, with uploads, the removal
+        list; then what the page shows now."""
+        now = page_state()
+        if now == seen:
+            return (gr.skip(),) * (6 if uploads else 5)
+        documents, known = now["documents"], seen.get("documents") or {}
+        chosen = [source for source in selected or [] if source in documents]
+        chosen += [source for source in documents if source not in known and source not in chosen]
+        removal = (gr.Dropdown(choices=removal_choices(documents), value=None),) if uploads else ()
+        return (render_header(len(documents)),
+                gr.HTML(render_status(now["status"]), visible=bool(now["status"])),
+                gr.Dataset(samples=[[q] for q in now["examples"]], visible=bool(now["examples"])),
+                gr.CheckboxGroup(choices=document_choices(documents), value=chosen),
+                *removal, now)
+
+    def add_documents(files: list[str] | None, seen: dict, selected: list[str],
+                      progress: gr.Progress = PROGRESS) -> tuple:
+        """Add the uploaded files to the index (``qa.library``), then show what was done."""
+        if not files:
+            return (gr.skip(),) * 7 + (None,)
+        loader.engine()  # an update needs the model, and must not race its loading
+        received = [Upload(Path(path), Path(path).name) for path in files]  # Gradio keeps the name, no folders
+        titles = library.engine.titles()
+        try:
+            change = library.add(received, lambda fraction, step: progress(fraction, desc=step))
+        except (Refused, UpdateFailed) as problem:
+            return (*page_updates(seen, selected), render_problem(str(problem)), None)
+        if change.added:
+            loader.remake_examples()
+        return (*page_updates(seen, selected), render_change(change, titles), None)
+
+    def remove_document(source: str | None, seen: dict, selected: list[str],
+                        progress: gr.Progress = PROGRESS) -> tuple:
+        """Take the chosen document out of the index (its file goes to the trash folder)."""
+        if not source:
+            return (*(gr.skip(),) * 6, render_problem("请先选择要移除的文档。"))
+        loader.engine()
+        titles = library.engine.titles()
+        try:
+            change = library.remove(source, lambda fraction, step: progress(fraction, desc=step))
+        except (Refused, UpdateFailed) as problem:
+            return (*page_updates(seen, selected), render_problem(str(problem)))
+        loader.remake_examples()
+        return (*page_updates(seen, selected), render_change(change, titles))
+
+    initial = page_state()
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        header = gr.HTML(render_header(len(initial["documents"])))
+        status = gr.HTML(render_status(initial["status"]), elem_id="qa-status", visible=bool(initial["status"]))
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="对话", height=560, render_markdown=False, latex_delimiters=[],
@@ -471,26 +587,43 @@ def build_ui(loader: ModelLoader, index: Engine, concurrency: int) -> gr.Blocks:
                     question = gr.Textbox(placeholder="输入问题，按回车提问", show_label=False, scale=5,
                                           max_lines=3, elem_id="qa-question", autofocus=True)
                     submit = gr.Button("提问", variant="primary", scale=1, min_width=90, elem_id="qa-submit")
-                examples = loader.examples or []
-                sample = gr.Dataset(label="示例问题", components=[question], samples=[[q] for q in examples],
-                                    elem_id="qa-examples", visible=bool(examples))
+                sample = gr.Dataset(label="示例问题", components=[question],
+                                    samples=[[q] for q in initial["examples"]], elem_id="qa-examples",
+                                    visible=bool(initial["examples"]))
             with gr.Column(scale=1, min_width=260):
-                k = gr.Slider(1, MAX_K, value=index.settings.top_k, step=1, label="显示段落数",
+                k = gr.Slider(1, MAX_K, value=library.settings.top_k, step=1, label="显示段落数",
                               elem_id="qa-k")
-                sources = gr.CheckboxGroup([(title, source) for source, title in titles.items()],
-                                           value=list(titles), label="检索文档", elem_id="qa-sources")
+                sources = gr.CheckboxGroup(document_choices(initial["documents"]), value=list(initial["documents"]),
+                                           label="检索文档", elem_id="qa-sources")
                 turns = gr.State([])  # the conversation's earlier turns (``turn_of``), for follow-ups
                 gr.ClearButton([chatbot, question, turns], value="清空对话", elem_id="qa-clear",
                                api_visibility="private")
-        timer = gr.Timer(1.0, active=loader.examples is None)
+                if uploads:
+                    upload = gr.File(label=f"添加文档（{' '.join(SUPPORTED_SUFFIXES)}）", file_count="multiple",
+                                     type="filepath", height=140, elem_id="qa-upload")
+                    said = gr.HTML(elem_id="qa-library")  # what the last update did
+                    with gr.Accordion("移除文档", open=False, elem_id="qa-remove-panel"):
+                        remove = gr.Dropdown(removal_choices(initial["documents"]), value=None, show_label=False,
+                                             elem_id="qa-remove")
+                        remove_button = gr.Button("从索引中移除", variant="stop", size="sm",
+                                                  elem_id="qa-remove-button")
+        seen = gr.State(initial)  # what this page shows of ``page_state()``
+        timer = gr.Timer(REFRESH_SECONDS)
         inputs, outputs = [question, chatbot, k, sources, turns], [chatbot, question, turns]
         submit.click(respond, inputs, outputs, api_visibility="private", **answering)
         question.submit(respond, inputs, outputs, api_visibility="private", **answering)
         sample.click(lambda chosen: chosen[0], sample, question, api_visibility="private").then(
             respond, inputs, outputs, api_visibility="private", **answering)
+        page = [header, status, sample, sources]
+        if uploads:
+            page.append(remove)
+            upload.upload(add_documents, [upload, seen, sources], [*page, seen, said, upload],
+                          show_progress_on=[said], **updating)
+            remove_button.click(remove_document, [remove, seen, sources], [*page, seen, said],
+                                show_progress_on=[said], **updating)
         for trigger in (timer.tick, demo.load):
-            trigger(refresh, None, [status, sample, timer], api_visibility="private", show_progress="hidden",
-                    queue=False)  # a glance at two attributes: never waits behind questions
+            trigger(page_updates, [seen, sources], [*page, seen], api_visibility="private",
+                    show_progress="hidden", queue=False)  # a glance at the state: never waits behind questions
         gr.api(ask, api_name="ask", **answering)
     return demo
 
@@ -513,11 +646,12 @@ def main() -> int:
         print(f"app: {problem}", file=sys.stderr)
         return 2
     auth = login(settings, dict(os.environ))
-    index = open_index(settings)
-    loader = ModelLoader(index).start()
-    build_ui(loader, index, settings.concurrency).launch(
+    library = Library(open_index(settings))
+    loader = ModelLoader(library).start()
+    build_ui(loader, settings.concurrency, uploads_allowed(settings, auth)).launch(
         server_name=settings.host, server_port=settings.port, auth=auth, auth_message=TITLE if auth else None,
-        theme=theme(), css=CSS, head=COPY_JS, footer_links=["api"], show_error=True)
+        theme=theme(), css=CSS, head=COPY_JS, footer_links=["api"], show_error=True,
+        max_file_size=library.limits.max_bytes)
     return 0
 
 

