@@ -45,7 +45,7 @@ pytestmark = [
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
-                  "--window-size=1280,1060")
+                  "--window-size=1280,1060", "--lang=zh-CN")
 QUESTION = "伊金霍洛镇2022年全年总收入是多少？"
 SOURCE = "001_84905cf744b120d4.txt"
 TEXTBOX = (By.CSS_SELECTOR, "#qa-question textarea")
@@ -58,6 +58,7 @@ def browser() -> Iterator[WebDriver]:
     profile = tempfile.mkdtemp(prefix="qa-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})  # Gradio's own labels in Chinese
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
@@ -140,14 +141,16 @@ def test_a_follow_up_is_understood_from_the_chat_and_its_answer_copied(page: Web
     button = reply.find_element(By.CSS_SELECTOR, "button.qa-copy")
     expected = f"{short} —《{title}》 {SOURCE} 第{paragraph}段"
     assert button.get_attribute("value") == expected
-    assert copied_text(page, button) == expected
     reply.find_element(By.CSS_SELECTOR, "details.qa-cite summary").click()
+    chat = page.find_element(By.CSS_SELECTOR, "#qa-chat [role=log]")
     follow_up = page.find_elements(By.CSS_SELECTOR, "#qa-chat .qa-question")[-1]
-    page.execute_script("arguments[0].scrollIntoView({block: 'start'})", follow_up)
+    page.execute_script("const [log, asked] = arguments; window.scrollTo(0, 0); log.scrollTop += "
+                        "asked.getBoundingClientRect().top - log.getBoundingClientRect().top - 12", chat, follow_up)
     screenshot = artifacts / "browser-follow-up.png"
     assert page.save_screenshot(str(screenshot))
     if os.environ.get("QA_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(screenshot, PROJECT_ROOT / "docs" / "screenshot.png")
+    assert copied_text(page, button) == expected
     page.find_element(By.ID, "qa-clear").click()  # a new conversation: nothing to follow up
     WebDriverWait(page, 10).until(lambda d: not replies(d))
     assert not ask(page, "旅游综合收入有多少？").find_elements(By.CSS_SELECTOR, ".qa-understood")
@@ -155,7 +158,7 @@ def test_a_follow_up_is_understood_from_the_chat_and_its_answer_copied(page: Web
 
 def test_the_chat_s_own_clear_button_also_starts_a_new_conversation(page: WebDriver) -> None:
     ask(page, QUESTION)
-    page.find_element(By.CSS_SELECTOR, "#qa-chat button[aria-label='Clear']").click()
+    page.find_element(By.CSS_SELECTOR, "#qa-chat button[aria-label='清空对话']").click()
     WebDriverWait(page, 10).until(lambda d: not replies(d))
     assert not ask(page, "旅游综合收入有多少？").find_elements(By.CSS_SELECTOR, ".qa-understood")
 
