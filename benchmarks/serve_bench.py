@@ -36,8 +36,9 @@ def loadtest_module():
 
 
 def checkout(commit: str, work: Path) -> Path:
-    """The project as it was at ``commit`` (``git archive``), in ``work/checkout-<commit>``; the reader weights
-    are not in git, so its app is given this project's (``QA_READER``)."""
+    """The project as it was at ``commit`` (``git archive``), in ``work/checkout-<commit>``. Its app is given
+    this project's reader weights (``QA_READER``): the same reader for both, and a commit from before the weights
+    were committed has none."""
     folder = work / f"checkout-{commit}"
     if not (folder / "app.py").is_file():
         folder.mkdir(parents=True, exist_ok=True)

@@ -85,7 +85,8 @@ def rss_mb(pid: int) -> float:
 def ready_app(project: Path, log: Path) -> AppProcess:
     """``python app.py`` of ``project``, serving, its model and example questions loaded (an app that loads
     them in the background says so in its output; an older one loads them before it serves)."""
-    reader = os.environ.get("QA_READER", str(PROJECT_ROOT / "qa" / "weights"))  # untracked, so not in a checkout
+    # the same reader for both apps (a checkout from before the weights were committed has none)
+    reader = os.environ.get("QA_READER", str(PROJECT_ROOT / "qa" / "weights"))
     app = start_app(log, timeout=READY_SECONDS, project=project, QA_READER=reader)
     if EXAMPLES_READY in (project / "app.py").read_text(encoding="utf-8"):
         app.wait_for(EXAMPLES_READY, timeout=READY_SECONDS)
