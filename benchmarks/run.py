@@ -51,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 CMRC = CMRC_TRIAL  # read where it lies (QA_SHARED), never copied into the project
 DEV = PROJECT_ROOT / "tests" / "data" / "seeds_dev_qa.jsonl"
 SEEDS = PROJECT_ROOT / "seeds"
+PUBLIC_SETS = {"cmrc2018_trial"}
 PHASES = ("build", "query", "scale", "eval", "precision", "serve")
 
 
@@ -139,6 +140,8 @@ def eval_phase(settings: Settings, work: dict[str, tuple[Path, Path]], embedder,
         log(f"eval: {name}\n{printed.getvalue()}")
         report = json.loads(json_path.read_text(encoding="utf-8"))
         reports[name] = {key: value for key, value in report.items() if key != "questions"}
+        if name in PUBLIC_SETS:  # public data stays outside: no CMRC questions or answers in the project
+            json_path.write_text(json.dumps(reports[name], indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return reports
 
 
