@@ -294,17 +294,30 @@ def ask_result(engine: Engine, answer: Answer) -> dict:
     }
 
 
+def passages(k) -> int:
+    """The number of passages asked for (default 5), within 1 and ``MAX_K``; ``gr.Error`` for one that is not
+    a number."""
+    try:
+        return min(max(int(float(k or 5)), 1), MAX_K)
+    except (TypeError, ValueError, OverflowError):
+        raise gr.Error(f"k 应是 1–{MAX_K} 的整数（显示的段落数）", print_exception=False) from None
+
+
 def as_turns(engine: Engine, history: list | None) -> list[dict]:
     """The last ``MAX_TURNS`` earlier turns of ``history`` as ``qa.Engine.answer`` takes them:
     ``{"question", "source"}`` dicts (more keys, such as a whole ``/ask`` result, are ignored). A source that is
     not in the index (a removed document) is dropped, the question kept; ``gr.Error`` for an entry that is not
     a dict with a question."""
+    wrong = gr.Error('history 应是一个列表，每一项 {"question": "…", "source": "文件名或 null"}', print_exception=False)
+    if not isinstance(history or [], list | tuple):
+        raise wrong
     turns = []
     for entry in list(history or [])[-MAX_TURNS:]:
         if not isinstance(entry, dict) or not isinstance(entry.get("question"), str):
-            raise gr.Error('history 的每一项应是 {"question": "…", "source": "文件名或 null"}', print_exception=False)
+            raise wrong
         source = entry.get("source")
-        turns.append({"question": entry["question"], "source": source if source in engine.documents else None})
+        known = isinstance(source, str) and source in engine.documents
+        turns.append({"question": entry["question"], "source": source if known else None})
     return turns
 
 
@@ -324,11 +337,16 @@ def removal_choices(titles: dict[str, str]) -> list[tuple[str, str]]:
     return [(f"{title}（{source}）", source) for source, title in titles.items()]
 
 
-def checked_sources(engine: Engine, sources: list[str] | None) -> list[str] | None:
-    """``sources`` as given to the engine: None (every document) when empty; ``gr.Error`` naming
-    any file that is not in the index."""
+def checked_sources(engine: Engine, sources: list[str] | str | None) -> list[str] | None:
+    """``sources`` as given to the engine (one file name counts as a list of one): None (every document) when
+    empty; ``gr.Error`` naming any file that is not in the index."""
     if not sources:
         return None
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, list | tuple):
+        raise gr.Error("sources 应是文件名的列表", print_exception=False)
+    sources = [str(source) for source in sources]
     unknown = sorted(set(sources) - set(engine.documents))
     if unknown:
         raise gr.Error(f"索引中没有这些文件：{'、'.join(unknown)}", print_exception=False)
@@ -517,7 +535,7 @@ def build_ui(loader: ModelLoader, concurrency: int, uploads: bool = False) -> gr
         ``question`` and, when it was answered, the ``source`` file (the results of earlier calls can be
         passed as they are): a follow-up such as "那2021年呢？" takes its subject and document from them, and
         ``understood`` says how it was understood ("" when it stands alone)."""
-        k = min(max(int(k or 5), 1), MAX_K)
+        k = passages(k)
         engine = loader.engine()
         return ask_result(engine, answer(engine, question or "", k, sources, history))
 

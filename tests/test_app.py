@@ -116,11 +116,31 @@ def test_a_follow_up_keeps_the_subject_and_document_of_the_history(client) -> No
     assert gone["understood"] == result["understood"]  # the subject stays; the unknown file is not searched
 
 
-@pytest.mark.parametrize("history", [["伊金霍洛镇"], [{"source": SOURCE}], [{"question": 3}]])
+@pytest.mark.parametrize("history", [["伊金霍洛镇"], [{"source": SOURCE}], [{"question": 3}], "伊金霍洛镇",
+                                     {"question": QUESTION}, 7])
 def test_ask_refuses_a_malformed_history(client, app_server, history) -> None:
-    with pytest.raises(AppError, match="history 的每一项"):
+    with pytest.raises(AppError, match="history 应是一个列表"):
         client.predict(QUESTION, 5, None, history, api_name="/ask")
     assert "Traceback" not in app_server.output()
+
+
+@pytest.mark.parametrize(("k", "sources", "said"), [("abc", None, "k 应是"), (5, 7, "sources 应是"),
+                                                    (5, [[SOURCE]], "索引中没有这些文件")])
+def test_ask_refuses_malformed_parameters_without_a_traceback(client, app_server, k, sources, said) -> None:
+    with pytest.raises(AppError, match=said):
+        client.predict(QUESTION, k, sources, api_name="/ask")
+    assert "Traceback" not in app_server.output()
+
+
+def test_ask_takes_one_file_name_as_a_list_of_one(client) -> None:
+    result = client.predict(QUESTION, 2, SOURCE, api_name="/ask")
+    assert {citation["file"] for citation in result["citations"]} == {SOURCE}
+
+
+def test_a_history_naming_files_oddly_keeps_its_questions(client) -> None:
+    result = client.predict("旅游综合收入有多少？", 5, None, [{"question": QUESTION, "source": [SOURCE]}],
+                            api_name="/ask")
+    assert result["understood"] == "伊金霍洛镇旅游综合收入有多少？"
 
 
 def test_ask_refuses_an_unknown_file(client) -> None:
