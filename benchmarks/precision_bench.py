@@ -126,7 +126,7 @@ def reader_latency(engine: Engine, settings: Settings, embedders: dict, question
     alternated; and how often the two precisions pick the same best span."""
     from qa.reader import Reader
 
-    readers = {p: Reader.load(settings.reader_dir, precision=p, word_embeddings=embedders[p].word_embeddings())
+    readers = {p: Reader.load(settings.reader_dir, precision=p, share=embedders[p])
                for p in PRECISIONS}
     cases = []
     for question in questions:

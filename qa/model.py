@@ -57,6 +57,15 @@ class Embedder:
         self.dimension: int = int(get_dim())
         self._tokenizer_lock = threading.Lock()
 
+    @property
+    def tokenizer(self):
+        """The model's tokenizer; use it under ``tokenizer_lock``."""
+        return self._model.tokenizer
+
+    @property
+    def tokenizer_lock(self) -> threading.Lock:
+        return self._tokenizer_lock
+
     def word_embeddings(self):
         """The model's word-embedding matrix (a torch tensor), for a reader built over the same weights."""
         return self._model[0].auto_model.embeddings.word_embeddings.weight.detach()

@@ -82,8 +82,8 @@ class Engine:
 
     @property
     def reader(self):
-        """The trained span reader, loaded on first use; it shares the embedder's word-embedding matrix when
-        both are the builtin model. The settings ``answer_threshold`` and ``max_answer_tokens``, when set,
+        """The trained span reader, loaded on first use; it shares the embedder's word-embedding matrix and tokenizer
+        when both are the builtin model. The settings ``answer_threshold`` and ``max_answer_tokens``, when set,
         replace the calibrated threshold and the answer length of its manifest."""
         embedder = self.embedder
         with self._lock:
@@ -91,10 +91,9 @@ class Engine:
                 from .reader import Reader, read_manifest
 
                 settings = self.settings
-                shared = None
-                if read_manifest(settings.reader_dir).get("base_model") == settings.model:
-                    shared = embedder.word_embeddings()
-                reader = Reader.load(settings.reader_dir, precision=settings.precision, word_embeddings=shared)
+                same_base = read_manifest(settings.reader_dir).get("base_model") == settings.model
+                reader = Reader.load(settings.reader_dir, precision=settings.precision,
+                                     share=embedder if same_base else None)
                 if settings.answer_threshold is not None:
                     reader.threshold = settings.answer_threshold
                 if settings.max_answer_tokens is not None:

@@ -539,7 +539,7 @@ def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) 
     retrieval = work / f"retrieval-{config.limit or 'all'}"
     retrieved = retrieved_passages(examples, Path(config.data), retrieval, max(config.passages, 8), embedder,
                                    settings)
-    reader = Reader.load(out, precision=config.precision, word_embeddings=embedder.word_embeddings())
+    reader = Reader.load(out, precision=config.precision, share=embedder)
     from .retrieval import load
 
     engine = load(retrieval / "index", settings.with_(corpus_dir=retrieval / "corpus", index_dir=retrieval / "index"),
