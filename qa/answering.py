@@ -70,9 +70,10 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
 
 def support(engine, question: str, text: str) -> float:
     """The lexical support of a passage for an answer: the share of the question's key words found in
-    ``text`` (passage + title, search form), IDF × length weighted (``qa.terms.coverage``)."""
+    ``text`` (passage + title, search form), IDF × length weighted (``qa.terms.coverage``); none for a question
+    without key words (punctuation, emoji), which nothing in the documents can support."""
     terms = key_terms(engine.segmenter.words(question))
-    return coverage(terms, text, term_weights(terms, engine.bm25.idf))
+    return coverage(terms, text, term_weights(terms, engine.bm25.idf)) if terms else 0.0
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:

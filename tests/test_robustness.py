@@ -422,7 +422,7 @@ def test_a_missing_index_is_built_by_the_python_api(tmp_path, embedder, monkeypa
     stderr = capsys.readouterr().err
     assert f"qa: rebuilding the index in {tmp_path / 'embeddings'}: no index in" in stderr
     assert "1 files" in stderr and (tmp_path / "embeddings" / "manifest.json").is_file()
-    assert result.found and result.text == "1.99亿元"
+    assert result.found and "1.99亿元" in result.text
 
 
 def test_cli_on_a_missing_index_names_the_build_command(tmp_path):
@@ -498,7 +498,7 @@ def next_build_succeeds(corpus: Path, index: Path, settings, embedder, new_file:
     data = sorted(p.name for p in index.iterdir() if p.name.startswith(("documents.", "chunks.", "index.")))
     assert data == sorted(entry["file"] for entry in manifest["stored"].values())  # the old ones are gone
     engine = load(index, settings, embedder)
-    assert new_file in engine.documents and engine.answer(QUESTION).text == "1.99亿元"
+    assert new_file in engine.documents and "1.99亿元" in engine.answer(QUESTION).text
     return engine
 
 
@@ -581,7 +581,7 @@ def test_a_bad_question_gets_an_answer_or_a_clear_message(engine, name):
     if name in NONSENSE:
         assert not result.found, f"answered {result.text!r} to nonsense"
     if name in ("control", "lone surrogate", "emoji and question"):
-        assert result.found and result.text == "1.99亿元"
+        assert result.found and "1.99亿元" in result.text
     assert isinstance(engine.retrieve(question), list)
     json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")  # the app can send it
 
@@ -595,6 +595,9 @@ class CountingEmbedder:
     def encode_query(self, text):
         self.queries.append(text)
         return self.embedder.encode_query(text)
+
+    def __getattr__(self, name):  # everything else (the reader's shared tokenizer and word embeddings) as is
+        return getattr(self.embedder, name)
 
 
 def test_an_overlong_question_is_cut_before_encoding(settings, embedder):
