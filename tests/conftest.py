@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import docx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,3 +69,13 @@ def dev_questions() -> list[dict]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def write_docx(path: Path, paragraphs: list[str]) -> Path:
+    """A Word file written by python-docx: the first paragraph as its title, the rest as body text."""
+    document = docx.Document()
+    document.add_heading(paragraphs[0], level=0)
+    for text in paragraphs[1:]:
+        document.add_paragraph(text)
+    document.save(str(path))
+    return path

@@ -21,9 +21,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import docx
 import pypdf
 import pytest
+from conftest import write_docx
 from gradio_client import Client
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
@@ -304,16 +304,6 @@ def finished_update(driver: WebDriver, before: str) -> tuple[str, list[str]]:
 
 def source_choices(driver: WebDriver) -> list[str]:
     return [label.text for label in driver.find_elements(By.CSS_SELECTOR, "#qa-sources label")]
-
-
-def write_docx(path: Path, paragraphs: list[str]) -> Path:
-    """A Word file written by python-docx: the first paragraph as its title, the rest as body text."""
-    document = docx.Document()
-    document.add_heading(paragraphs[0], level=0)
-    for text in paragraphs[1:]:
-        document.add_paragraph(text)
-    document.save(str(path))
-    return path
 
 
 def test_a_word_file_added_in_the_page_is_answered_from(library_page: WebDriver, library_app, tmp_path: Path,

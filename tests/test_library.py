@@ -11,8 +11,8 @@ import threading
 import unicodedata
 from pathlib import Path
 
-import docx
 import pytest
+from conftest import write_docx
 
 from qa import load
 from qa.library import (
@@ -43,16 +43,6 @@ TOWN_REPORT = ["青石湾镇2023年政府工作报告",
                "全年接待游客4.6万人次，旅游综合收入达到5100万元。"]
 TOWN_QUESTION = "青石湾镇新建智慧温室大棚多少座？"
 TOWN_ANSWER = "137座"
-
-
-def word_file(path: Path, paragraphs: list[str]) -> Path:
-    """A Word file written by python-docx: the first paragraph as its title, the rest as body text."""
-    document = docx.Document()
-    document.add_heading(paragraphs[0], level=0)
-    for text in paragraphs[1:]:
-        document.add_paragraph(text)
-    document.save(str(path))
-    return path
 
 
 def corpus_names(library: Library) -> list[str]:
@@ -172,7 +162,7 @@ def library(tmp_path: Path, settings, embedder) -> Library:
 
 @pytest.fixture
 def town_docx(tmp_path: Path) -> Path:
-    return word_file(tmp_path / "upload.docx", TOWN_REPORT)
+    return write_docx(tmp_path / "upload.docx", TOWN_REPORT)
 
 
 @pytest.mark.slow
@@ -315,7 +305,8 @@ def test_questions_during_an_update_are_answered_by_the_old_engine(library: Libr
 
 @pytest.mark.slow
 def test_concurrent_uploads_both_land(library: Library, town_docx: Path, tmp_path: Path) -> None:
-    other = word_file(tmp_path / "other.docx", ["白沙河村2023年工作总结", "白沙河村全年新修村道12公里，安装路灯86盏。"])
+    other = write_docx(tmp_path / "other.docx",
+                       ["白沙河村2023年工作总结", "白沙河村全年新修村道12公里，安装路灯86盏。"])
     start = threading.Barrier(2)
     changes = []
 
