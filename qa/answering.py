@@ -3,7 +3,7 @@
 The reader reads each passage in its search form (simplified script, same length as the text), so an offset
 it returns is an offset into ``Document.text``; the answer is that slice of the source, shown in the script the
 question was asked in. Each passage's best span gets a confidence from its margin over no-answer and the
-lexical support of its passage (``support``); the most confident span is the answer when its confidence beats
+lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
 the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. No
 rule sits on top of the reader: the last one (a question naming a place no retrieved document mentions is not
 answered) changed nothing on four question sets once the support was in the confidence (docs/architecture.md).
@@ -63,17 +63,20 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     documents = [engine.documents[hit.source] for hit in hits]
     passages = [document.search[hit.start:hit.end] for document, hit in zip(documents, hits, strict=True)]
     titled = [passage + to_search(document.title) for passage, document in zip(passages, documents, strict=True)]
-    scored = [(reader.confidence(span.margin, support(engine, asked, titled[span.passage])), span)
-              for span in reader.read(asked, passages)]
+    shares = supports(engine, asked, titled)
+    scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in reader.read(asked, passages)]
     return max(scored, key=lambda pair: pair[0], default=None)
 
 
-def support(engine, question: str, text: str) -> float:
-    """The lexical support of a passage for an answer: the share of the question's key words found in
-    ``text`` (passage + title, search form), IDF × length weighted (``qa.terms.coverage``); none for a question
-    without key words (punctuation, emoji), which nothing in the documents can support."""
+def supports(engine, question: str, texts: list[str]) -> list[float]:
+    """The lexical support of each passage for an answer: the share of the question's key words found in it
+    (passage + title, search form), IDF × length weighted (``qa.terms.coverage``); none for a question without
+    key words (punctuation, emoji), which nothing in the documents can support."""
     terms = key_terms(engine.segmenter.words(question))
-    return coverage(terms, text, term_weights(terms, engine.bm25.idf)) if terms else 0.0
+    if not terms:
+        return [0.0] * len(texts)
+    weights = term_weights(terms, engine.bm25.idf)
+    return [coverage(terms, text, weights) for text in texts]
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:

@@ -5,7 +5,7 @@ Question and passage go in as one sequence ``<s> question </s></s> passage </s>`
 A span's score is ``start[i] + end[j]`` (j ≥ i, at most ``max_answer_tokens`` long); the no-answer score is
 the same sum at ``<s>`` (Devlin et al. 2019, SQuAD 2.0 recipe). The reader's verdict on a window is the
 *margin* of its best span over its no-answer score. ``confidence`` turns a span's margin and the lexical
-support of its passage (the share of the question's key words it holds, ``qa.answering.support``) into
+support of its passage (the share of the question's key words it holds, ``qa.answering.supports``) into
 P(right), a logistic model fitted on held-out CMRC 2018 train questions; an answer is given when the most
 confident span beats the threshold calibrated on the same slice (``qa.training``).
 
@@ -166,7 +166,8 @@ class Reader:
     """The trained span reader on the CPU. Thread-safe: the tokenizer is used under a lock, the model only
     for inference."""
 
-    def __init__(self, model: SpanModel, tokenizer, manifest: dict, precision: str = "auto") -> None:
+    def __init__(self, model: SpanModel, tokenizer, manifest: dict, precision: str = "auto",
+                 tokenizer_lock: threading.Lock | None = None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.manifest = manifest
@@ -175,7 +176,7 @@ class Reader:
         self.max_answer_tokens = int(manifest["max_answer_tokens"])
         self.threshold = float(manifest["calibration"]["threshold"])
         self.precision = resolve_precision(precision)
-        self._tokenizer_lock = threading.Lock()
+        self._tokenizer_lock = tokenizer_lock or threading.Lock()  # shared with an embedder lending its tokenizer
 
     @classmethod
     def load(cls, folder: Path = WEIGHTS_DIR, base_dir: Path | None = None, precision: str = "auto",
@@ -202,10 +203,7 @@ class Reader:
             raise ReaderUnavailable(f"the reader weights {weights} do not fit the model "
                                     f"({len(set(shipped) ^ expected)} tensors differ); {FIX}")
         model.load_state_dict({name: tensor.float() for name, tensor in shipped.items()}, strict=False)
-        reader = cls(model, tokenizer, manifest, precision)
-        if share:
-            reader._tokenizer_lock = share.tokenizer_lock
-        return reader
+        return cls(model, tokenizer, manifest, precision, share.tokenizer_lock if share else None)
 
     def confidence(self, margin: float, support: float) -> float:
         """P(the answer is right | margin, support), fitted on the held-out slice (``confidence``)."""

@@ -255,7 +255,7 @@ def label(offsets: list[tuple[int, int] | None], start: int, end: int) -> tuple[
 @dataclass(frozen=True)
 class Candidate:
     """The reader's best span in one passage: its margin, the lexical support of its passage
-    (``qa.answering.support``) and its text."""
+    (``qa.answering.supports``) and its text."""
 
     margin: float
     support: float
@@ -276,11 +276,12 @@ def reader_case(reader: Reader, engine, example: Example, passages: list[tuple[s
                 answerable: bool) -> Case:
     """The reader's candidates for the question over ``passages`` ``(source, search text)``; ``engine`` (over
     the set's own index) gives the titles and the key-word weights for the support."""
-    from .answering import support
+    from .answering import supports
 
     texts = [text for _, text in passages]
     titled = [text + to_search(engine.documents[source].title) for source, text in passages]
-    candidates = tuple(Candidate(span.margin, support(engine, example.question, titled[span.passage]),
+    shares = supports(engine, example.question, titled)
+    candidates = tuple(Candidate(span.margin, shares[span.passage],
                                  texts[span.passage][span.start:span.end])
                        for span in reader.read(example.question, texts))
     return Case(candidates, (example.answer,), answerable)
