@@ -4,9 +4,9 @@ The reader reads each passage in its search form (simplified script, same length
 it returns is an offset into ``Document.text``; the answer is that slice of the source, shown in the script the
 question was asked in. Each passage's best span gets a confidence from its margin over no-answer and the
 lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
-the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. No
-rule sits on top of the reader: the last one (a question naming a place no retrieved document mentions is not
-answered) changed nothing on four question sets once the support was in the confidence (docs/architecture.md).
+the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. One
+rule sits beside the reader, measured to help on top of it: questions about a document's header (author, date,
+source) are answered by ``qa.byline`` (docs/architecture.md).
 
 Example::
 

@@ -133,6 +133,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--calibrate", action="store_true",
                        help="only calibrate the exported reader again on the held-out slice")
     train.add_argument("--work", help="checkpoints and caches (default: ~/.cache/qa/train-reader)")
+    train.add_argument("--resume-weights", metavar="DIR",
+                       help="without a checkpoint, resume from the reader this same run exported in DIR")
     return root
 
 

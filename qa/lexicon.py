@@ -54,6 +54,16 @@ AMOUNT_UNITS = ("平方公里", "公里", "万元", "亿元", "元", "亩", "吨
 # a common word (示范 981, 部分 27619).
 RARE_WORD_FREQ = 500
 
+# Questions about a document itself, not its content ("这篇报道的作者是谁？"): words naming the document, and the
+# words that ask for each header field (``Document.metadata``; "person" is its author, else its speaker).
+DOCUMENT_WORDS = re.compile(r"文章|报道|稿件|本文|这篇|那篇|该文|一文|新闻|通讯|报告|讲话")
+FIELD_QUESTIONS = (
+    ("person", re.compile(r"作者|谁写|撰稿|撰写|写的|记者|报告人|讲话人|谁作|谁做|谁讲|谁代表")),
+    ("source", re.compile(r"来源|出自|哪个网站|哪家媒体|发布机构|哪个单位发布")),
+    ("date", re.compile(r"(?:哪天|哪一天|何时|什么时候|什么时间|几月几日|日期|时间).{0,4}(?:发布|发表|刊登|刊发)|"
+                        r"(?:发布|发表|刊登|刊发)(?:于|在)?(?:哪天|哪一天|何时|什么时候|日期|时间)")),
+)
+
 # ---------------------------------------------------------------------------------------------- shapes
 
 DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}(?:\s*日)?")

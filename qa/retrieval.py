@@ -173,6 +173,7 @@ class Engine:
         ``Answer``s, ``Turn``s or ``{"question", "source"}`` dicts): a follow-up that leaves out its subject
         takes it, and the document it was answered from, from them (``qa.conversation``)."""
         from .answering import read_answer
+        from .byline import byline_answer
         from .conversation import understand
 
         k = max(1, int(k or self.settings.top_k))
@@ -181,7 +182,8 @@ class Engine:
         if sources is None and understood.sources is not None:
             sources = understood.sources
         hits = self.retrieve(understood.question, max(k, self.settings.reader_passages), sources)
-        result = read_answer(understood.question, hits[: self.settings.reader_passages], self)
+        read = hits[: self.settings.reader_passages]
+        result = byline_answer(understood.question, read, self) or read_answer(understood.question, read, self)
         result.question = question
         result.understood = understood.question if understood.rewritten() else ""
         result.citations = self.per_paragraph(result.citations or hits)[:k] if hits else []

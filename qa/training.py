@@ -35,6 +35,7 @@ import random
 import re
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ from .reader import (
     builtin_base,
     make_windows,
     pad,
+    read_manifest,
 )
 from .reading import hash_file
 from .script import to_search
@@ -413,8 +415,29 @@ def export(model: SpanModel, out: Path, manifest: dict) -> None:
     os.replace(tmp, out / MANIFEST_FILE)
 
 
-def train(config: TrainConfig, work: Path, out: Path, settings: Settings, command: str = "") -> dict:
-    """Run (or resume) a training; returns the exported manifest."""
+def start_from_export(folder: Path, config: TrainConfig, model: SpanModel, schedule, history_path: Path
+                      ) -> tuple[int, float]:
+    """Load the reader exported in ``folder`` by a run of this ``config`` (when its checkpoint is lost): its weights,
+    the learning-rate schedule at its step and its history; returns ``(step, best held-out F1)``."""
+    manifest = read_manifest(folder)
+    from safetensors.torch import load_file
+
+    shipped = load_file(str(Path(folder) / manifest.get("file", WEIGHTS_FILE)))
+    model.load_state_dict({name: tensor.float() for name, tensor in shipped.items()}, strict=False)
+    step = int(manifest["steps"])
+    with warnings.catch_warnings():  # stepping the schedule without the optimiser is the point here
+        warnings.simplefilter("ignore")
+        for _ in range(step):
+            schedule.step()
+    if not history_path.exists():
+        history_path.write_text("".join(json.dumps(r) + "\n" for r in manifest.get("history", [])))
+    return step, float(manifest["heldout"]["gold_f1"])
+
+
+def train(config: TrainConfig, work: Path, out: Path, settings: Settings, command: str = "",
+          resume_weights: Path | None = None) -> dict:
+    """Run (or resume) a training; returns the exported manifest. Without a checkpoint, ``resume_weights``
+    (a folder this run exported) is where it resumes."""
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -457,6 +480,10 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         step, best_f1 = state["step"], state["best_f1"]
         torch.set_rng_state(state["torch_rng"])
         _log(f"resumed from {checkpoint} at step {step}/{total}")
+    elif resume_weights is not None:
+        step, best_f1 = start_from_export(resume_weights, config, model, schedule, history_path)
+        _log(f"resumed from the weights exported in {resume_weights} at step {step}/{total} "
+             "(the optimiser's moments start afresh)")
     manifest_base = {
         "base_model": settings.model,
         "base_weights_sha256": json.loads((base_dir / "qa_build.json").read_text())["weights_sha256"],
@@ -576,7 +603,12 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
         manifest = recalibrate(config, work, out, settings)
         print(f"calibrated: {json.dumps(manifest['calibration'])}; held-out {json.dumps(manifest['heldout'])}")
         return 0
-    manifest = train(config, work, out, settings, command)
+    resume = Path(args.resume_weights) if args.resume_weights else None
+    if resume is not None and read_manifest(resume).get("training", {}).get("config") != asdict(config):
+        print(f"qa: the reader in {resume} was trained with other options; resume it with the options it was "
+              f"trained with (its manifest's training.config)", file=sys.stderr)
+        return 2
+    manifest = train(config, work, out, settings, command, resume)
     print(f"trained in {time.perf_counter() - started:.0f} s; held-out {json.dumps(manifest.get('heldout'))} "
           f"-> {out}")
     return 0

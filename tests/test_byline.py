@@ -1,0 +1,73 @@
+"""Questions about a document itself (qa.byline): which field is asked, the subject left, and answers from the
+real seed documents' header lines — including the refusals (no subject, a document without the field)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.byline import asked_field, field_span, subject_of
+from qa.script import to_simplified
+
+
+@pytest.mark.parametrize(
+    ("question", "field"),
+    [
+        ("这篇报道的作者是谁？", "person"),
+        ("宋家镇那篇稿件是谁写的？", "person"),
+        ("伊金霍洛镇的政府工作报告是谁作的？", "person"),
+        ("這篇文章的來源是哪裡？", "source"),
+        ("阿拉善高新区的报道是哪天发布的？", "date"),
+        ("那篇报道发布于什么时候？", "date"),
+        ("作者是谁？", None),  # names no document
+        ("宋家镇的镇长是谁？", None),  # a question about the content
+        ("伊金霍洛镇政府工作报告提出的发展目标是什么？", None),  # names the report, asks for no field
+    ],
+)
+def test_asked_field(question, field):
+    assert asked_field(question) == field
+
+
+def test_the_subject_is_what_names_the_document():
+    assert subject_of("宋家镇那篇报道是谁写的？").startswith("宋家镇")
+    assert "报道" not in subject_of("宋家镇那篇报道是谁写的？") and "写的" not in subject_of("宋家镇那篇报道是谁写的？")
+
+
+def test_field_span_points_at_the_header_value(seed_documents):
+    for document in seed_documents.values():
+        for field, key in (("source", "source"), ("date", "date")):
+            span = field_span(document, field)
+            if key not in document.metadata:
+                assert span is None
+            else:
+                assert document.text[span[0]:span[1]] == document.metadata[key]
+
+
+@pytest.mark.parametrize(
+    ("question", "gold", "source"),
+    [
+        ("阿拉善高新区的报道是哪天发布的？", "2022-04-12", "003_70f536fde6f55a41.txt"),
+        ("宋家镇那篇介绍党建引领高质量发展的稿件是谁写的？", "方凤玲", "004_85481d78a7325808.txt"),
+        ("介紹阿拉善高新區農牧區黨建品牌的那篇文章，作者是誰？", "楊占軍", "003_70f536fde6f55a41.txt"),
+        ("伊金霍洛镇这篇报告是谁作的？", "苏利军", "001_84905cf744b120d4.txt"),  # the speaker of a report
+    ],
+)
+def test_header_fields_are_answered_from_the_named_document(engine, question, gold, source):
+    result = engine.answer(question)
+    assert result.found and result.source == source
+    assert result.text == gold
+    document = engine.documents[source]
+    assert to_simplified(document.text[result.start:result.end]) == to_simplified(gold)
+    assert result.paragraph == document.paragraph_at(result.start)
+    assert result.citations[0].source == source
+    assert 0.5 <= result.score <= 1.0
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["这篇文章的作者是谁？",  # no subject: which document is meant is not said
+     "新城区的报告是哪天发布的？"],  # the 新城区 document has no date; another document's date is no answer
+)
+def test_no_header_answer_without_the_named_documents_field(engine, question):
+    result = engine.answer(question)
+    assert not result.found or result.source != "001_84905cf744b120d4.txt" or "2023-04-22" not in result.text
+    assert not (result.found and result.text in {"苏利军", "杨占军", "方凤玲", "楊占軍", "方鳳玲"})
