@@ -33,6 +33,7 @@ import math
 import os
 import random
 import re
+import shutil
 import sys
 import time
 import warnings
@@ -415,11 +416,16 @@ def export(model: SpanModel, out: Path, manifest: dict) -> None:
     os.replace(tmp, out / MANIFEST_FILE)
 
 
-def start_from_export(folder: Path, config: TrainConfig, model: SpanModel, schedule, history_path: Path
+def start_from_export(folder: Path, out: Path, model: SpanModel, schedule, history_path: Path
                       ) -> tuple[int, float]:
-    """Load the reader exported in ``folder`` by a run of this ``config`` (when its checkpoint is lost): its weights,
-    the learning-rate schedule at its step and its history; returns ``(step, best held-out F1)``."""
+    """Load the reader exported in ``folder`` by this same run (when its checkpoint is lost): its weights, the
+    learning-rate schedule at its step and its history; ``out`` starts with a copy of it. Returns
+    ``(step, best held-out F1)``."""
     manifest = read_manifest(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (manifest.get("file", WEIGHTS_FILE), MANIFEST_FILE):  # the best so far, until a better one
+        if not (out / name).exists() or not (out / name).samefile(Path(folder) / name):
+            shutil.copyfile(Path(folder) / name, out / name)
     from safetensors.torch import load_file
 
     shipped = load_file(str(Path(folder) / manifest.get("file", WEIGHTS_FILE)))
@@ -481,7 +487,7 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         torch.set_rng_state(state["torch_rng"])
         _log(f"resumed from {checkpoint} at step {step}/{total}")
     elif resume_weights is not None:
-        step, best_f1 = start_from_export(resume_weights, config, model, schedule, history_path)
+        step, best_f1 = start_from_export(resume_weights, out, model, schedule, history_path)
         _log(f"resumed from the weights exported in {resume_weights} at step {step}/{total} "
              "(the optimiser's moments start afresh)")
     manifest_base = {

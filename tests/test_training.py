@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from qa.cli import main
-from qa.reader import MANIFEST_FILE, WEIGHTS_FILE, Reader
+from qa.reader import MANIFEST_FILE, WEIGHTS_DIR, WEIGHTS_FILE, Reader
 from qa.settings import CMRC_TRAIN
 from qa.training import (
     Candidate,
@@ -92,3 +92,19 @@ def test_a_few_training_steps_export_a_loadable_reader_and_resume(tmp_path, sett
     assert reader.threshold == manifest["calibration"]["threshold"]
     again = train(config, work, out, settings, command="test")  # resumes at the last step: nothing to do
     assert json.loads((out / MANIFEST_FILE).read_text())["sha256"] == again["sha256"]
+    # the checkpoint lost: the run resumes from the weights it exported, at their step, with their history
+    for checkpoint in work.glob("checkpoint-*.pt"):
+        checkpoint.unlink()
+    history_file = next(work.glob("history-*.jsonl"))
+    history_file.unlink()
+    resumed = train(config, work, tmp_path / "resumed", settings, command="test", resume_weights=out)
+    assert resumed["history"][: len(history)] == history
+    assert resumed["steps"] >= manifest["steps"]
+
+
+def test_resume_weights_refuses_a_reader_trained_with_other_options(tmp_path, capsys):
+    data = tmp_path / "train.json"
+    data.write_text('{"data": []}', encoding="utf-8")
+    code = main(["train-reader", "--data", str(data), "--work", str(tmp_path), "--resume-weights", str(WEIGHTS_DIR)])
+    assert code == 2
+    assert "other options" in capsys.readouterr().err
