@@ -48,11 +48,17 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
     if confidence <= reader.threshold or end <= start:
         return Answer(question, False, citations=hits, score=confidence,
                       message="文档中没有找到这个问题的答案。以下是最相关的段落。")
+    return span_answer(question, document, start, end, [hit] + [h for h in hits if h is not hit], confidence)
+
+
+def span_answer(question: str, document: Document, start: int, end: int, citations: list[Hit],
+                score: float) -> Answer:
+    """The answer ``document.text[start:end]`` (in the question's script) with its sentence and place."""
     return Answer(
         question=question, found=True, text=in_script_of(question, document, start, end),
         sentence=sentence_around(document, start, end), source=document.source, title=document.title,
         paragraph=document.paragraph_at(start), page=document.page_at(start), start=start, end=end,
-        citations=[hit] + [h for h in hits if h is not hit], score=confidence,
+        citations=citations, score=score,
     )
 
 

@@ -14,12 +14,11 @@ docs/architecture.md.
 
 from __future__ import annotations
 
-from .answering import in_script_of, sentence_around, supports
+from .answering import span_answer, supports
 from .lexicon import DOCUMENT_WORDS, FIELD_QUESTIONS
 from .script import to_search
 from .types import Answer, Document, Hit
 
-SUBJECT_SUPPORT = 0.5
 _FIELD_KEYS = {"person": ("author", "speaker"), "source": ("source",), "date": ("date",)}
 
 
@@ -53,8 +52,8 @@ def subject_of(question: str) -> str:
 
 def byline_answer(question: str, hits: list[Hit], engine) -> Answer | None:
     """The asked header field of the top hit's document, or None when the question asks for none, the
-    document has none, or the question does not name that document: under ``SUBJECT_SUPPORT`` of the weight
-    of its subject's key words is found in the document's title and top passage (``qa.answering.supports``;
+    document has none, or the question does not name that document: under ``settings.byline_support`` of the
+    weight of its subject's key words is found in the document's title and top passage (``qa.answering.supports``;
     a question whose only subject is "这篇" names none). ``score`` is that share."""
     field = asked_field(question)
     if field is None or not hits:
@@ -66,12 +65,8 @@ def byline_answer(question: str, hits: list[Hit], engine) -> Answer | None:
         return None
     passage = document.search[hit.start:hit.end] + to_search(document.title)
     support = supports(engine, subject_of(question), [passage])[0]
-    if support < SUBJECT_SUPPORT:
+    if support < engine.settings.byline_support:
         return None
     start, end = span
-    return Answer(
-        question=question, found=True, text=in_script_of(question, document, start, end),
-        sentence=sentence_around(document, start, end), source=document.source, title=document.title,
-        paragraph=document.paragraph_at(start), page=document.page_at(start), start=start, end=end,
-        citations=sorted(hits, key=lambda h: not h.start <= start < h.end), score=round(support, 4),
-    )
+    return span_answer(question, document, start, end, sorted(hits, key=lambda h: not h.start <= start < h.end),
+                       round(support, 4))
