@@ -4,9 +4,10 @@ The reader reads each passage in its search form (simplified script, same length
 it returns is an offset into ``Document.text``; the answer is that slice of the source, shown in the script the
 question was asked in. Each passage's best span gets a confidence from its margin over no-answer and the
 lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
-the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. One
-rule sits beside the reader, measured to help on top of it: questions about a document's header (author, date,
-source) are answered by ``qa.byline`` (docs/architecture.md).
+the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. Two
+rules sit beside the reader, each measured to help on top of it (docs/architecture.md): passages of a document
+that never mentions a year the question names are not read (``mentions``), and questions about a document's
+header (author, date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -17,10 +18,11 @@ Example::
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from .chunking import sentence_spans
-from .lexicon import BRACKET_PAIRS, CLAUSE_ENDS, SENTENCE_ENDS
+from .lexicon import BRACKET_PAIRS, CLAUSE_ENDS, SENTENCE_ENDS, YEAR
 from .script import is_traditional, to_search, to_simplified, to_traditional
 from .terms import coverage, key_terms, term_weights
 from .types import Answer, Document, Hit
@@ -38,12 +40,17 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
         return Answer(question, False, message="请输入问题。")
     if not hits:
         return Answer(question, False, message="文档中没有找到相关内容。")
+    years = asked_years(question)
+    dated = [hit for hit in hits if mentions(engine.documents[hit.source], years)]
+    if not dated:
+        return Answer(question, False, citations=hits,
+                      message=f"相关文档中没有提到{'、'.join(f'{y}年' for y in years)}。以下是最相关的段落。")
     reader = engine.reader
-    found = most_confident(reader, engine, question, hits)
+    found = most_confident(reader, engine, question, dated)
     if found is None:
         return Answer(question, False, citations=hits, message="文档中没有找到这个问题的答案。以下是最相关的段落。")
     confidence, best = round(found[0], 4), found[1]
-    hit, document = hits[best.passage], engine.documents[hits[best.passage].source]
+    hit, document = dated[best.passage], engine.documents[dated[best.passage].source]
     start, end = trim(document.text, hit.start + best.start, hit.start + best.end)
     if confidence <= reader.threshold or end <= start:
         return Answer(question, False, citations=hits, score=confidence,
@@ -60,6 +67,18 @@ def span_answer(question: str, document: Document, start: int, end: int, citatio
         paragraph=document.paragraph_at(start), page=document.page_at(start), start=start, end=end,
         citations=citations, score=score,
     )
+
+
+def asked_years(question: str) -> list[str]:
+    """The years a question names ("2024年" → "2024")."""
+    return [match.group(0)[:4] for match in YEAR.finditer(to_search(question))]
+
+
+def mentions(document: Document, years: list[str]) -> bool:
+    """Whether the document mentions every one of ``years`` (as a number of its own, not inside a longer one):
+    a question about a year a report never mentions is not answered from that report, whatever its passages
+    say about other years."""
+    return all(re.search(rf"(?<!\d){year}(?!\d)", document.search) for year in years)
 
 
 def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tuple[float, Span] | None:

@@ -9,7 +9,7 @@ import statistics
 import pytest
 from conftest import DATA
 
-from qa.answering import trim
+from qa.answering import asked_years, mentions, trim
 from qa.script import to_search, to_simplified
 
 
@@ -62,6 +62,22 @@ def test_each_question_type_is_answered_with_a_short_exact_span(engine, question
     assert result.source == source
     assert gold in result.text and len(result.text) <= len(gold) + 8
     _check_offsets(engine, result)
+
+
+def test_asked_years_and_whether_a_document_mentions_them(seed_documents):
+    assert asked_years("伊金霍洛镇2022年全年总收入是多少？") == ["2022"]
+    assert asked_years("总结2021年、部署2022年工作的会议在哪天？") == ["2021", "2022"]
+    assert asked_years("旅游综合收入2000余万元吗？") == []  # an amount, not a year
+    report = seed_documents["001_84905cf744b120d4.txt"]
+    assert mentions(report, ["2022", "2023"]) and mentions(report, [])
+    assert not mentions(report, ["2019"])
+
+
+def test_a_year_no_retrieved_report_mentions_is_not_answered(engine):
+    result = engine.answer("伊金霍洛镇2019年全年总收入是多少？")  # the 2022 figure is no answer for 2019
+    assert not result.found and "2019年" in result.message
+    assert result.citations
+    assert engine.answer("伊金霍洛镇2022年全年总收入是多少？").found
 
 
 def test_traditional_question_gets_traditional_answer(engine):
