@@ -418,11 +418,10 @@ def export(model: SpanModel, out: Path, manifest: dict) -> None:
     os.replace(tmp, out / MANIFEST_FILE)
 
 
-def start_from_export(folder: Path, out: Path, model: SpanModel, schedule, history_path: Path
-                      ) -> tuple[int, float]:
+def start_from_export(folder: Path, out: Path, model: SpanModel, schedule, history_path: Path) -> dict:
     """Load the reader exported in ``folder`` by this same run (when its checkpoint is lost): its weights, the
-    learning-rate schedule at its step and its history; ``out`` starts with a copy of it. Returns
-    ``(step, best held-out F1)``."""
+    learning-rate schedule at its step and its history; ``out`` starts with a copy of it. Returns its
+    manifest."""
     manifest = read_manifest(folder)
     out.mkdir(parents=True, exist_ok=True)
     for name in (manifest.get("file", WEIGHTS_FILE), MANIFEST_FILE):  # the best so far, until a better one
@@ -436,7 +435,7 @@ def start_from_export(folder: Path, out: Path, model: SpanModel, schedule, histo
             schedule.step()
     if not history_path.exists():
         history_path.write_text("".join(json.dumps(r) + "\n" for r in manifest.get("history", [])))
-    return step, float(manifest["heldout"]["gold_f1"])
+    return manifest
 
 
 def train(config: TrainConfig, work: Path, out: Path, settings: Settings, command: str = "",
@@ -486,7 +485,9 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         torch.set_rng_state(state["torch_rng"])
         _log(f"resumed from {checkpoint} at step {step}/{total}")
     elif resume_weights is not None:
-        step, best_f1 = start_from_export(resume_weights, out, model, schedule, history_path)
+        exported = start_from_export(resume_weights, out, model, schedule, history_path)
+        step, best_f1 = int(exported["steps"]), float(exported["heldout"]["gold_f1"])
+        command = f"{exported['training']['command']} (steps 1-{step}), then {command}"
         _log(f"resumed from the weights exported in {resume_weights} at step {step}/{total} "
              "(the optimiser's moments start afresh)")
     manifest_base = {
