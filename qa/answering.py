@@ -4,10 +4,11 @@ The reader reads each passage in its search form (simplified script, same length
 it returns is an offset into ``Document.text``; the answer is that slice of the source, shown in the script the
 question was asked in. Each passage's best span gets a confidence from its margin over no-answer and the
 lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
-the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. Two
+the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. Three
 rules sit beside the reader, each measured to help on top of it (docs/architecture.md): passages of a document
-that never mentions a year the question names are not read (``mentions``), and questions about a document's
-header (author, date, source) are answered by ``qa.byline``.
+that never mentions a year the question names are not read (``mentions``), a question asking for a quantity is
+answered only by a span holding a number (``most_confident``), and questions about a document's header (author,
+date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -22,7 +23,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .chunking import sentence_spans
-from .lexicon import BRACKET_PAIRS, CLAUSE_ENDS, SENTENCE_ENDS, YEAR
+from .lexicon import BRACKET_PAIRS, CLAUSE_ENDS, NUMERAL, QUANTITY_QUESTION, SENTENCE_ENDS, YEAR
 from .script import is_traditional, to_search, to_simplified, to_traditional
 from .terms import coverage, key_terms, term_weights
 from .types import Answer, Document, Hit
@@ -89,7 +90,10 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     passages = [document.search[hit.start:hit.end] for document, hit in zip(documents, hits, strict=True)]
     titled = [passage + to_search(document.title) for passage, document in zip(passages, documents, strict=True)]
     shares = supports(engine, asked, titled)
-    scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in reader.read(asked, passages)]
+    spans = reader.read(asked, passages)
+    if QUANTITY_QUESTION.search(asked):
+        spans = [span for span in spans if NUMERAL.search(passages[span.passage][span.start:span.end])]
+    scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in spans]
     return max(scored, key=lambda pair: pair[0], default=None)
 
 

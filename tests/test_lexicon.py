@@ -7,10 +7,12 @@ import doctest
 import qa.lexicon
 from qa.lexicon import (
     AMOUNT_UNITS,
+    NUMERAL,
     OFFICIAL_TITLES,
     ORGANISATIONS,
     PLACE_SUFFIXES,
     PRONOUNS,
+    QUANTITY_QUESTION,
     QUESTION_WORDS,
     STOP_TOKENS,
     is_han,
@@ -37,3 +39,12 @@ def test_nested_units_come_longest_first_so_a_regex_alternation_takes_the_whole_
 def test_han_covers_extension_a_and_compatibility_ideographs():
     assert is_han("\u3400") and is_han("\uf900") and is_han("鄉")
     assert not is_han("⼯") and not is_han("1")  # a Kangxi radical is not an ideograph until cleaning maps it
+
+
+def test_quantity_questions_and_numerals():
+    asking = ["全年总收入是多少？", "被评为几星级党组织？", "是哪一年建成的？", "哪年成立的？", "占地多大？"]
+    assert all(QUANTITY_QUESTION.search(question) for question in asking)
+    not_asking = ["有哪几个村？", "几乎所有村都通了路吗？", "党委书记是谁？", "在哪个村举办？"]
+    assert not any(QUANTITY_QUESTION.search(question) for question in not_asking)
+    assert all(NUMERAL.search(text) for text in ["1950人", "十星级", "两个校区", "２０２２年", "三千余人"])
+    assert not any(NUMERAL.search(text) for text in ["总面积*平方公里", "阿拉坦花嘎查", "春季"])
