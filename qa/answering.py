@@ -7,8 +7,8 @@ lexical support of its passage (``supports``); the most confident span is the an
 the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. Three
 rules sit beside the reader, each measured to help on top of it (docs/architecture.md): passages of a document
 that never mentions a year the question names are not read (``mentions``), a question asking for a quantity is
-answered only by a span holding a number (``most_confident``), and questions about a document's header (author,
-date, source) are answered by ``qa.byline``.
+answered only by a span holding a number it does not state (``new_numbers``), and questions about a document's
+header (author, date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -23,7 +23,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .chunking import sentence_spans
-from .lexicon import BRACKET_PAIRS, CLAUSE_ENDS, NUMERAL, QUANTITY_QUESTION, SENTENCE_ENDS, YEAR
+from .lexicon import BRACKET_PAIRS, CLAUSE_ENDS, NUMBER, QUANTITY_QUESTION, SENTENCE_ENDS, YEAR
 from .script import is_traditional, to_search, to_simplified, to_traditional
 from .terms import coverage, key_terms, term_weights
 from .types import Answer, Document, Hit
@@ -92,9 +92,20 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     shares = supports(engine, asked, titled)
     spans = reader.read(asked, passages)
     if QUANTITY_QUESTION.search(asked):
-        spans = [span for span in spans if NUMERAL.search(passages[span.passage][span.start:span.end])]
+        spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked)]
     scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in spans]
     return max(scored, key=lambda pair: pair[0], default=None)
+
+
+def new_numbers(text: str, question: str) -> list[str]:
+    """The numbers in ``text`` that ``question`` does not state itself: what an answer to a quantity question
+    must hold ("2008年" answers nothing about 2008; "总面积*平方公里", its figure masked, holds none).
+
+    >>> new_numbers("2008年人口约33,700人", "2008年的人口是多少？")
+    ['33', '700']
+    """
+    stated = set(NUMBER.findall(question))
+    return [number for number in NUMBER.findall(text) if number not in stated]
 
 
 def supports(engine, question: str, texts: list[str]) -> list[float]:

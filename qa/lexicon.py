@@ -64,10 +64,10 @@ FIELD_QUESTIONS = (
                         r"(?:发布|发表|刊登|刊发)(?:于|在)?(?:哪天|哪一天|何时|什么时候|日期|时间)")),
 )
 
-# Questions that ask for a quantity, a count or a year, and the numerals an answer to one must hold (a digit or a
-# Chinese numeral). 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
+# Questions that ask for a quantity, a count or a year, and the numbers (digits or Chinese numerals) an answer to
+# one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?年|多大")
-NUMERAL = re.compile(r"[0-9０-９〇零一二三四五六七八九十百千万亿两]")
+NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千万亿两]+")
 
 # ---------------------------------------------------------------------------------------------- shapes
 

@@ -3,13 +3,15 @@ confidence, dev-set figures."""
 
 from __future__ import annotations
 
+import doctest
 import json
 import statistics
 
 import pytest
 from conftest import DATA
 
-from qa.answering import asked_years, mentions, trim
+import qa.answering
+from qa.answering import asked_years, mentions, new_numbers, trim
 from qa.script import to_search, to_simplified
 
 
@@ -60,6 +62,16 @@ def test_each_question_type_is_answered_with_a_short_exact_span(engine, question
     assert result.source == source
     assert gold in result.text and len(result.text) <= len(gold) + 8
     _check_offsets(engine, result)
+
+
+def test_doctests():
+    assert doctest.testmod(qa.answering).failed == 0
+
+
+def test_new_numbers_are_those_the_question_does_not_state():
+    assert new_numbers("2008年", "2008年的人口是多少？") == []
+    assert new_numbers("农牧民转移就业1950人", "2022年转移就业多少人？") == ["1950"]
+    assert new_numbers("总面积*平方公里", "总面积是多少平方公里？") == []
 
 
 def test_a_quantity_question_is_not_answered_without_a_number(engine):

@@ -7,7 +7,7 @@ import doctest
 import qa.lexicon
 from qa.lexicon import (
     AMOUNT_UNITS,
-    NUMERAL,
+    NUMBER,
     OFFICIAL_TITLES,
     ORGANISATIONS,
     PLACE_SUFFIXES,
@@ -46,5 +46,6 @@ def test_quantity_questions_and_numerals():
     assert all(QUANTITY_QUESTION.search(question) for question in asking)
     not_asking = ["有哪几个村？", "几乎所有村都通了路吗？", "党委书记是谁？", "在哪个村举办？"]
     assert not any(QUANTITY_QUESTION.search(question) for question in not_asking)
-    assert all(NUMERAL.search(text) for text in ["1950人", "十星级", "两个校区", "２０２２年", "三千余人"])
-    assert not any(NUMERAL.search(text) for text in ["总面积*平方公里", "阿拉坦花嘎查", "春季"])
+    assert [NUMBER.findall(text) for text in ["1950人", "十星级", "两个校区", "２０２２年", "1.99亿元"]] == [
+        ["1950"], ["十"], ["两"], ["２０２２"], ["1.99", "亿"]]
+    assert not any(NUMBER.search(text) for text in ["总面积*平方公里", "阿拉坦花嘎查", "春季"])
