@@ -88,7 +88,7 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     asked = to_search(question)
     documents = [engine.documents[hit.source] for hit in hits]
     passages = [document.search[hit.start:hit.end] for document, hit in zip(documents, hits, strict=True)]
-    titled = [passage + to_search(document.title) for passage, document in zip(passages, documents, strict=True)]
+    titled = [passage + document.search_title for passage, document in zip(passages, documents, strict=True)]
     shares = supports(engine, asked, titled)
     spans = reader.read(asked, passages)
     if QUANTITY_QUESTION.search(asked):
@@ -139,7 +139,7 @@ def in_script_of(question: str, document: Document, start: int, end: int) -> str
     """``document.text[start:end]`` in the script of the question (the source's own words otherwise)."""
     original = document.text[start:end]
     asked_traditional = is_traditional(question)
-    if asked_traditional == is_traditional(document.text[:2000]):
+    if asked_traditional == document.traditional:
         return original
     return to_traditional(original) if asked_traditional else to_simplified(original)
 

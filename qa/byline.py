@@ -63,7 +63,7 @@ def byline_answer(question: str, hits: list[Hit], engine) -> Answer | None:
     span = field_span(document, field)
     if span is None:
         return None
-    passage = document.search[hit.start:hit.end] + to_search(document.title)
+    passage = document.search[hit.start:hit.end] + document.search_title
     support = supports(engine, subject_of(question), [passage])[0]
     if support < engine.settings.byline_support:
         return None

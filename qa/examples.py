@@ -26,7 +26,7 @@ from itertools import zip_longest
 import jieba.posseg
 
 from .lexicon import AMOUNT_UNITS, COUNT_UNITS, HAN
-from .script import is_traditional, to_search, to_traditional
+from .script import to_search, to_traditional
 from .types import Document
 
 _AMOUNT = re.compile(
@@ -141,4 +141,4 @@ def _leading_function_chars(phrase: str) -> int:
 
 def _in_script(text: str, document: Document) -> str:
     """``text`` (simplified) in the document's script."""
-    return to_traditional(text) if is_traditional(document.text[:2000]) else text
+    return to_traditional(text) if document.traditional else text

@@ -160,7 +160,7 @@ class Engine:
     def _coverage(self, i: int, terms: list[str], weights: dict[str, float]) -> float:
         chunk = self.stored.chunks[i]
         document = self.documents[chunk.source]
-        title = to_search(document.title)
+        title = document.search_title
         passage = coverage(terms, document.search[chunk.start:chunk.end] + title, weights)
         sentence = max((coverage(terms, document.search[a:b] + title, weights)
                         for a, b in sentence_spans(document.text, chunk.start, chunk.end)), default=0.0)

@@ -284,7 +284,7 @@ def reader_case(reader: Reader, engine, example: Example, passages: list[tuple[s
     from .answering import supports
 
     texts = [text for _, text in passages]
-    titled = [text + to_search(engine.documents[source].title) for source, text in passages]
+    titled = [text + engine.documents[source].search_title for source, text in passages]
     shares = supports(engine, example.question, titled)
     candidates = tuple(Candidate(span.margin, shares[span.passage],
                                  texts[span.passage][span.start:span.end])

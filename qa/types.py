@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
+
+from .script import is_traditional, to_search
+
+SCRIPT_SAMPLE = 2000  # characters from the start that decide a document's script
 
 
 @dataclass
@@ -25,6 +30,16 @@ class Document:
     metadata: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
     pages: list[int] = field(default_factory=list)
+
+    @cached_property
+    def search_title(self) -> str:
+        """The title in search form (``qa.script.to_search``); worked out once, read for every passage ranked."""
+        return to_search(self.title)
+
+    @cached_property
+    def traditional(self) -> bool:
+        """Whether the document is written in traditional script (judged on its first characters)."""
+        return is_traditional(self.text[:SCRIPT_SAMPLE])
 
     def paragraph_at(self, offset: int) -> int:
         """The 1-based number of the paragraph holding ``offset``."""
