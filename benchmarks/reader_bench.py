@@ -35,24 +35,23 @@ DEV = PROJECT_ROOT / "tests" / "data" / "seeds_dev_qa.jsonl"
 OUT = Path(__file__).resolve().parent / "results" / "reader.json"
 
 
-def forward_throughput(reader: Reader, rounds: int = 6, batch: int = 16, length: int = 256) -> dict:
+def forward_throughput(readers: dict[str, Reader], rounds: int = 6, batch: int = 16, length: int = 256) -> dict:
     """Windows per second of one forward pass over ``batch`` full windows, bf16 and fp32 alternated."""
     ids = torch.randint(1000, 200_000, (batch, length))
-    ids, mask = pad(ids.tolist(), reader.tokenizer.pad_token_id)
+    ids, mask = pad(ids.tolist(), readers["fp32"].tokenizer.pad_token_id)
     seconds: dict[str, list[float]] = {"bf16": [], "fp32": []}
     for _ in range(rounds):
-        for precision in seconds:
+        for precision, reader in readers.items():
             with torch.inference_mode(), autocast(precision):
-                seconds[precision].append(timed(lambda: reader.model(ids, mask))[1])
+                seconds[precision].append(timed(lambda r=reader: r.model(ids, mask))[1])
     best = {p: batch / min(s) for p, s in seconds.items()}
     return {"windows_per_s": {p: round(v, 1) for p, v in best.items()},
             "bf16_over_fp32": ratio(best["bf16"], best["fp32"])}
 
 
-def agreement(engine, questions) -> dict:
+def agreement(engine, readers: dict[str, Reader], questions) -> dict:
     """Same answer from the bf16 and the fp32 reader over the same passages, on every question."""
     base = engine.reader
-    readers = {p: Reader(base.model, base.tokenizer, base.manifest, p) for p in ("bf16", "fp32")}
     same, worst = 0, 0.0
     for case in questions:
         question = clean_question(case.question, engine.settings.max_question_chars)
@@ -88,9 +87,10 @@ def main() -> int:
     results = {"machine": describe_machine(), "precision": engine.reader.precision,
                "cpu_has_bf16": cpu_has_bf16(), "reader_passages": settings.reader_passages}
     results["latency"] = latency(engine, questions)
-    results["agreement"] = agreement(engine, questions)
+    readers = {p: Reader.load(settings.reader_dir, precision=p, share=engine.embedder) for p in ("bf16", "fp32")}
+    results["agreement"] = agreement(engine, readers, questions)
     if cpu_has_bf16():
-        results["forward"] = forward_throughput(engine.reader)
+        results["forward"] = forward_throughput(readers)
     results["peak_rss_mib"] = peak_rss_mib()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

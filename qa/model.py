@@ -33,7 +33,7 @@ class Embedder:
 
     def __init__(self, name: str, cache_dir: Path, batch_size: int = 16, max_seq_length: int = 512,
                  precision: str | None = None) -> None:
-        from .precision import resolve_precision
+        from .precision import for_inference, resolve_precision
         from .settings import Settings
 
         self.name = name
@@ -49,7 +49,7 @@ class Embedder:
         except Exception as exc:  # any other failure: not found, offline, corrupt, incompatible, disk
             reason = f"{type(exc).__name__}: {exc}"
             raise ModelUnavailable(f"cannot load embedding model {name!r}: {reason}") from exc
-        self._model.eval()
+        for_inference(self._model.eval(), self.precision)
         limit = self._model.max_seq_length
         self._model.max_seq_length = min(max_seq_length, limit) if limit else max_seq_length
         model = self._model

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .precision import autocast, resolve_precision
+from .precision import autocast, for_inference, resolve_precision
 from .reading import hash_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -200,6 +200,8 @@ class Reader:
         model, tokenizer = base_model(base_dir, share.word_embeddings() if share else None,
                                       share.tokenizer if share else None)
         load_trained(model, weights)
+        precision = resolve_precision(precision)
+        for_inference(model.eval(), precision)
         return cls(model, tokenizer, manifest, precision, share.tokenizer_lock if share else None)
 
     def confidence(self, margin: float, support: float) -> float:

@@ -78,7 +78,10 @@ def test_a_model_without_prompts_encodes_plain(embedder: Embedder, model_dir: Pa
     other = Embedder(str(plain), tmp_path / "cache")
     q = other.encode_query(QUESTION)
     np.testing.assert_allclose(q, other.encode_documents([QUESTION])[0], atol=1e-5)
-    reference = embedder._model.encode(QUESTION, normalize_embeddings=True)  # e5 without any prompt
+    from qa.precision import autocast
+
+    with autocast(embedder.precision):  # a bf16 model's linear layers are bf16: it runs under autocast only
+        reference = embedder._model.encode(QUESTION, normalize_embeddings=True)  # e5 without any prompt
     assert cosine(q, reference) > 0.9999
 
 
@@ -100,6 +103,9 @@ class _NoModel:
 
     def eval(self) -> _NoModel:
         return self
+
+    def modules(self) -> list:
+        return []
 
     def get_embedding_dimension(self) -> int:
         return 384
@@ -133,6 +139,24 @@ def test_bf16_vectors_agree_with_fp32(embedder: Embedder, fp32_embedder: Embedde
         assert np.sum(low * full, axis=1).min() >= 0.999
     scores = bf16.encode_documents([UNRELATED, MATCHING]) @ bf16.encode_query(QUESTION)
     assert scores[1] > scores[0]
+
+
+def test_linear_layers_cast_once_give_the_autocast_numbers() -> None:
+    import copy
+
+    import torch
+
+    from qa.precision import autocast, for_inference
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(50, 16), torch.nn.Linear(16, 32), torch.nn.GELU(),
+                                torch.nn.LayerNorm(32), torch.nn.Linear(32, 4)).eval()
+    cast = for_inference(copy.deepcopy(model), "bf16")
+    assert cast[1].weight.dtype == torch.bfloat16 and cast[0].weight.dtype == torch.float32  # linear layers only
+    ids = torch.randint(0, 50, (3, 7))
+    with torch.inference_mode(), autocast("bf16"):
+        assert torch.equal(model(ids), cast(ids))
+    assert for_inference(model, "fp32")[1].weight.dtype == torch.float32
 
 
 @pytest.mark.slow

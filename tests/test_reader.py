@@ -144,7 +144,8 @@ def test_precision_setting_is_resolved_and_checked():
 def test_bf16_and_fp32_readers_pick_the_same_span(reader):
     passage = to_search(PASSAGE[:80])
     question = "一般公共预算财政拨款收入是多少？"
-    fp32 = Reader(reader.model, reader.tokenizer, reader.manifest, "fp32").read(question, [passage])[0]
-    bf16 = Reader(reader.model, reader.tokenizer, reader.manifest, "bf16").read(question, [passage])[0]
+    readers = {p: reader if reader.precision == p else Reader.load(precision=p) for p in ("bf16", "fp32")}
+    fp32 = readers["fp32"].read(question, [passage])[0]
+    bf16 = readers["bf16"].read(question, [passage])[0]
     assert (fp32.start, fp32.end) == (bf16.start, bf16.end)
     assert abs(fp32.margin - bf16.margin) < 1.0
