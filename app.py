@@ -35,8 +35,8 @@ as text.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
+import functools
 import html
 import ipaddress
 import os
@@ -523,7 +523,10 @@ def build_ui(loader: ModelLoader, concurrency: int, uploads: bool = False) -> gr
 
     def answer_now(engine: Engine, question: str, k: int, sources: list[str] | None, turns: list[dict]) -> Answer:
         with budget.share():
-            return engine.answer(question, k, sources, turns)
+            try:
+                return engine.answer(question, k, sources, turns)
+            finally:
+                return_free_memory()
 
     def respond(question: str, chat: list, k: float, sources: list[str], turns: list) -> tuple[list, str, list]:
         if not (question or "").strip():
@@ -670,15 +673,36 @@ def theme() -> gr.themes.Base:
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
+@functools.cache
+def glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (whose malloc the two functions below tune), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """At most ``arenas`` glibc malloc arenas, as MALLOC_ARENA_MAX=2 would (unless that is set): otherwise each
     request thread gets an arena of its own and the resident memory grows with the load. Measured with
     ``scripts/loadtest.py`` (8 clients, 4 rounds of 200 requests): glibc's default 1.70 → 1.81 GB from round 1
     to round 4; two arenas 1.62 → 1.64 GB, at the same throughput."""
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: its own allocator, left as it is
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+    libc = glibc()
+    if libc and not os.environ.get("MALLOC_ARENA_MAX"):
+        libc.mallopt(M_ARENA_MAX, arenas)
+
+
+def return_free_memory() -> None:
+    """Give the memory malloc holds free back to the system (glibc's ``malloc_trim``), after each answer: a
+    question's activations are blocks of megabytes that malloc keeps once freed, so the resident memory rises to the
+    high-water mark of every mix of questions answered together. 8 clients, same run: 1.54 against 1.67 GB after a
+    round of 200 requests, at 0.93× the throughput."""
+    libc = glibc()
+    if libc:
+        libc.malloc_trim(0)
 
 
 def main() -> int:
