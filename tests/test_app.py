@@ -322,6 +322,38 @@ def test_the_cores_are_divided_among_the_questions_being_answered(app_module) ->
         torch.set_num_threads(before)
 
 
+def test_questions_are_answered_on_the_apps_own_threads(app_module, index, monkeypatch) -> None:
+    """Gradio starts and retires its worker threads as it likes, and torch keeps state per calling thread (the
+    resident memory grew with each new one): every question is answered on one of ``concurrency`` threads."""
+    from app_process import free_port
+
+    class RecordingEngine(SlowEngine):
+        def answer(self, question: str, *args) -> Answer:
+            super().answer(question)
+            threads.append(threading.current_thread().name)
+            return Answer(question=question, found=False, message="未找到")
+
+    threads: list[str] = []
+    monkeypatch.setattr(app_module, "example_questions", lambda engine, n: [])
+    engine = RecordingEngine(index)
+    engine.release.set()
+    loader = app_module.ModelLoader(SimpleNamespace(engine=engine, settings=index.settings)).start()
+    loader.engine()
+    threads.clear()  # the warm-up question, asked by the loader
+    demo = app_module.build_ui(loader, concurrency=2)
+    port = free_port()
+    demo.launch(server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        clients = [Client(f"http://127.0.0.1:{port}/", verbose=False) for _ in range(6)]
+        with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+            asked = list(pool.map(lambda c: [c.predict(f"问题{i}", api_name="/ask") for i in range(3)], clients))
+    finally:
+        demo.close()
+    assert all(result["message"] == "未找到" for results in asked for result in results)
+    assert len(threads) == 18 and all(name.startswith("qa-answer") for name in threads)
+    assert len(set(threads)) <= 2
+
+
 def test_login_comes_from_the_environment(app_module, settings) -> None:
     assert app_module.login(settings.with_(host="127.0.0.1"), {}) is None
     environ = {"QA_USER": "reader", "QA_PASSWORD": "secret"}
