@@ -102,7 +102,8 @@ def serve_targets(serve: dict | None) -> list[list[object]]:
             rows.append(["8 clients: p50 ≤ 3× the 1-client p50", f"{p50:.2f}×", _verdict(p50 <= 3)])
         throughput = at(ratios.get("throughput: current / baseline", {}), 8)
         if throughput is not None:
-            rows.append(["8 clients: throughput ≥ 2.5× the baseline's", f"{throughput:.2f}×",
+            baseline = serve.get("baseline_commit") or "the baseline"
+            rows.append([f"8 clients: throughput ≥ 2.5× the baseline's ({baseline})", f"{throughput:.2f}×",
                          _verdict(throughput >= 2.5)])
         rows.append(["load test: no errors, answers identical to the sequential ones",
                      f"{sweep['errors']} errors, {sweep['mismatches']} differing", _verdict(
