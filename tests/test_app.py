@@ -322,6 +322,7 @@ def test_the_cores_are_divided_among_the_questions_being_answered(app_module) ->
         torch.set_num_threads(before)
 
 
+@pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated)")  # Gradio's queue on pandas 3
 def test_questions_are_answered_on_the_apps_own_threads(app_module, index, monkeypatch) -> None:
     """Gradio starts and retires its worker threads as it likes, and torch keeps state per calling thread (the
     resident memory grew with each new one): every question is answered on one of ``concurrency`` threads."""
