@@ -125,6 +125,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default=str(DEFAULT_DATA), help="SQuAD-format training file (default: %(default)s)")
     train.add_argument("--limit", type=int, help="only the first N questions (a smoke run)")
     train.add_argument("--epochs", type=float, default=defaults.epochs, help="(default: %(default)s)")
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
+                       help="peak of the linear warm-up and decay (default: %(default)s)")
     train.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
     train.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
                        help="steps between checkpoints and held-out evaluations (default: %(default)s)")
@@ -133,8 +135,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--calibrate", action="store_true",
                        help="only calibrate the exported reader again on the held-out slice")
     train.add_argument("--work", help="checkpoints and caches (default: ~/.cache/qa/train-reader)")
-    train.add_argument("--resume-weights", metavar="DIR",
-                       help="without a checkpoint, resume from the reader this same run exported in DIR")
+    resume = train.add_mutually_exclusive_group()
+    resume.add_argument("--resume-weights", metavar="DIR",
+                        help="without a checkpoint, resume from the reader this same run exported in DIR")
+    resume.add_argument("--from-weights", metavar="DIR",
+                        help="fine-tune the reader exported in DIR further, under a schedule of its own")
     return root
 
 

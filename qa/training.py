@@ -22,6 +22,9 @@ Training
     word-embedding matrix frozen. Seeded; a checkpoint every ``checkpoint_every`` steps (model, optimiser,
     scheduler, data order, random states) so a stopped run resumes where it stood; each checkpoint is
     evaluated on the hold-out and the best one is exported (``qa/weights/reader.safetensors`` + manifest).
+    ``start_from`` (``--from-weights``) fine-tunes an exported reader further under a schedule of its own: its
+    weights, not its optimiser or schedule; it is evaluated first (step 0) and stays the export until a
+    checkpoint beats it on the hold-out.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class TrainConfig:
     seed: int = 13
     checkpoint_every: int = 300
     precision: str = "auto"
+    start_from: str = ""  # sha256 of the exported reader weights the run starts from; "" = the base encoder
 
     def key(self) -> str:
         """What a checkpoint must match to be resumed (everything that shapes the run)."""
@@ -439,9 +443,10 @@ def start_from_export(folder: Path, out: Path, model: SpanModel, schedule, histo
 
 
 def train(config: TrainConfig, work: Path, out: Path, settings: Settings, command: str = "",
-          resume_weights: Path | None = None) -> dict:
+          resume_weights: Path | None = None, start_from: Path | None = None) -> dict:
     """Run (or resume) a training; returns the exported manifest. Without a checkpoint, ``resume_weights``
-    (a folder this run exported) is where it resumes."""
+    (a folder this run exported) is where it resumes; ``start_from`` (an exported reader whose weights'
+    sha256 is ``config.start_from``) is where a further fine-tuning starts."""
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -475,6 +480,20 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
     checkpoint = work / f"checkpoint-{config.key()}.pt"
     history_path = work / f"history-{config.key()}.jsonl"
+    manifest_base = {
+        "base_model": settings.model,
+        "base_weights_sha256": json.loads((base_dir / "qa_build.json").read_text())["weights_sha256"],
+        "max_length": config.max_length, "stride": config.stride, "max_answer_tokens": config.max_answer_tokens,
+        "precision_trained": precision,
+        "training": {"data": data.name, "data_sha256": hash_file(data), "credit": DATA_CREDIT,
+                     "command": command, "config": asdict(config), "questions": len(train_set),
+                     "heldout_questions": len(held), "windows": len(feats), "reanchored": moved},
+    }
+    if start_from is not None:
+        started = read_manifest(start_from)
+        manifest_base["training"]["command"] = f"{started['training']['command']}, then {command}"
+        manifest_base["training"]["started_from"] = {
+            key: started[key] for key in ("sha256", "steps", "heldout", "history") if key in started}
     step, best_f1, losses = 0, -1.0, []
     if checkpoint.exists():
         state = torch.load(checkpoint, weights_only=True)
@@ -487,18 +506,15 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
     elif resume_weights is not None:
         exported = start_from_export(resume_weights, out, model, schedule, history_path)
         step, best_f1 = int(exported["steps"]), float(exported["heldout"]["gold_f1"])
-        command = f"{exported['training']['command']} (steps 1-{step}), then {command}"
+        manifest_base["training"]["command"] = f"{exported['training']['command']} (steps 1-{step}), then {command}"
         _log(f"resumed from the weights exported in {resume_weights} at step {step}/{total} "
              "(the optimiser's moments start afresh)")
-    manifest_base = {
-        "base_model": settings.model,
-        "base_weights_sha256": json.loads((base_dir / "qa_build.json").read_text())["weights_sha256"],
-        "max_length": config.max_length, "stride": config.stride, "max_answer_tokens": config.max_answer_tokens,
-        "precision_trained": precision,
-        "training": {"data": data.name, "data_sha256": hash_file(data), "credit": DATA_CREDIT,
-                     "command": command, "config": asdict(config), "questions": len(train_set),
-                     "heldout_questions": len(held), "windows": len(feats), "reanchored": moved},
-    }
+    elif start_from is not None:
+        load_trained(model, checked_weights(start_from, started))
+        history_path.unlink(missing_ok=True)  # a run stopped before its first checkpoint starts over
+        best_f1 = evaluate_checkpoint(model, tokenizer, manifest_base, precision, held, 0, 0.0, None,
+                                      history_path, out, total)
+        _log(f"fine-tuning further the reader exported in {start_from}")
     model.train()
     progress = tqdm(total=total, initial=step, desc="train-reader", unit="step", file=sys.stderr)
     while step < total:
@@ -525,18 +541,10 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         progress.update(1)
         progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{schedule.get_last_lr()[0]:.1e}")
         if step % config.checkpoint_every == 0 or step == total:
-            figures = gold_figures(Reader(model, tokenizer, {**manifest_base, **UNCALIBRATED}, precision), held)
-            record = {"step": step, "epoch": round(step / steps_per_epoch, 3),
-                      "loss": float(np.mean(losses[-config.checkpoint_every:])), **figures}
-            with history_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            _log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-            if figures["gold_f1"] > best_f1:
-                best_f1 = figures["gold_f1"]
-                history = [json.loads(line) for line in history_path.read_text().splitlines()]
-                export(model, out, {**manifest_base, **UNCALIBRATED, "heldout": figures, "steps": step,
-                                    "total_steps": total, "history": history})
-                _log(f"exported step {step} to {out}")
+            best_f1 = evaluate_checkpoint(model, tokenizer, manifest_base, precision, held, step,
+                                          round(step / steps_per_epoch, 3),
+                                          float(np.mean(losses[-config.checkpoint_every:])),
+                                          history_path, out, total, best_f1)
             model.train()
             _atomic_save({"model": model.trainable_state(), "optimiser": optimiser.state_dict(),
                           "schedule": schedule.state_dict(), "step": step, "best_f1": best_f1,
@@ -548,6 +556,25 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
 
 
 UNCALIBRATED = {"calibration": {"threshold": 0.0, "weights": [1.0, 0.0, 0.0]}}
+
+
+def evaluate_checkpoint(model: SpanModel, tokenizer, manifest_base: dict, precision: str, held: list[Example],
+                        step: int, epoch: float, loss: float | None, history_path: Path, out: Path, total: int,
+                        best_f1: float = -1.0) -> float:
+    """Held-out figures of the model at ``step``, appended to the history; the model is exported to ``out``
+    when it beats ``best_f1``. Returns the best F1 so far."""
+    figures = gold_figures(Reader(model, tokenizer, {**manifest_base, **UNCALIBRATED}, precision), held)
+    record = {"step": step, "epoch": epoch, "loss": loss, **figures}
+    with history_path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+    _log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+    if figures["gold_f1"] > best_f1:
+        history = [json.loads(line) for line in history_path.read_text().splitlines()]
+        export(model, out, {**manifest_base, **UNCALIBRATED, "heldout": figures, "steps": step,
+                            "total_steps": total, "history": history})
+        _log(f"exported step {step} to {out}")
+        best_f1 = figures["gold_f1"]
+    return best_f1
 
 
 def gold_figures(reader: Reader, held: list[Example]) -> dict[str, float]:
@@ -594,9 +621,11 @@ def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) 
 
 def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     """``qa train-reader``: one line of text for a problem the user can fix, exit 2."""
+    start_from = Path(args.from_weights) if args.from_weights else None
     config = TrainConfig(data=str(Path(args.data).resolve()), limit=args.limit, epochs=args.epochs,
-                         seed=args.seed, checkpoint_every=args.checkpoint_every,
-                         precision=args.precision or "auto")
+                         learning_rate=args.learning_rate, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                         precision=args.precision or "auto",
+                         start_from=read_manifest(start_from)["sha256"] if start_from else "")
     if not Path(config.data).is_file():
         print(f"qa: training data {config.data} not found (CMRC 2018 train is read from ../shared/data/; "
               "pass --data FILE)", file=sys.stderr)
@@ -614,7 +643,7 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
         print(f"qa: the reader in {resume} was trained with other options; resume it with the options it was "
               "trained with (its manifest's training.config)", file=sys.stderr)
         return 2
-    manifest = train(config, work, out, settings, command, resume)
+    manifest = train(config, work, out, settings, command, resume, start_from)
     print(f"trained in {time.perf_counter() - started:.0f} s; held-out {json.dumps(manifest.get('heldout'))} "
           f"-> {out}")
     return 0

@@ -102,6 +102,25 @@ def test_a_few_training_steps_export_a_loadable_reader_and_resume(tmp_path, sett
     assert resumed["steps"] >= manifest["steps"]
 
 
+@pytest.mark.skipif(not CMRC_TRAIN.is_file(), reason=f"CMRC 2018 train not at {CMRC_TRAIN}")
+def test_fine_tuning_an_exported_reader_further_starts_from_its_weights(tmp_path, settings):
+    shipped = json.loads((WEIGHTS_DIR / MANIFEST_FILE).read_text())
+    config = TrainConfig(data=str(CMRC_TRAIN), limit=12, epochs=1 / 3, batch_size=8, heldout=0.34,
+                         checkpoint_every=1, seed=3, learning_rate=1e-5, start_from=shipped["sha256"])
+    manifest = train(config, tmp_path / "work", tmp_path / "out", settings, command="test",
+                     start_from=WEIGHTS_DIR)
+    start = manifest["history"][0]
+    assert start["step"] == 0 and start["loss"] is None and start["gold_f1"] > 0.5  # the trained reader, not e5
+    assert manifest["training"]["started_from"]["sha256"] == shipped["sha256"]
+    assert manifest["training"]["command"].startswith(shipped["training"]["command"])
+    assert manifest["heldout"]["gold_f1"] >= start["gold_f1"]  # the start stays the export unless beaten
+
+
+def test_from_weights_names_a_folder_without_a_reader_and_exits_1(tmp_path, capsys):
+    assert main(["train-reader", "--work", str(tmp_path), "--from-weights", str(tmp_path)]) == 1
+    assert "manifest" in capsys.readouterr().err
+
+
 def test_resume_weights_refuses_a_reader_trained_with_other_options(tmp_path, capsys):
     data = tmp_path / "train.json"
     data.write_text('{"data": []}', encoding="utf-8")
