@@ -638,6 +638,10 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
         manifest = recalibrate(config, work, out, settings)
         print(f"calibrated: {json.dumps(manifest['calibration'])}; held-out {json.dumps(manifest['heldout'])}")
         return 0
+    if start_from is not None and start_from.resolve() == out.resolve():
+        print(f"qa: --from-weights {start_from} would be overwritten by the run; pass --out another folder",
+              file=sys.stderr)
+        return 2
     resume = Path(args.resume_weights) if args.resume_weights else None
     if resume is not None and read_manifest(resume).get("training", {}).get("config") != asdict(config):
         print(f"qa: the reader in {resume} was trained with other options; resume it with the options it was "

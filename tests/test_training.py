@@ -121,6 +121,15 @@ def test_from_weights_names_a_folder_without_a_reader_and_exits_1(tmp_path, caps
     assert "manifest" in capsys.readouterr().err
 
 
+def test_from_weights_refuses_to_write_over_the_reader_it_starts_from(tmp_path, capsys):
+    data = tmp_path / "train.json"
+    data.write_text('{"data": []}', encoding="utf-8")
+    code = main(["train-reader", "--data", str(data), "--work", str(tmp_path), "--from-weights", str(WEIGHTS_DIR),
+                 "--out", str(WEIGHTS_DIR)])
+    assert code == 2
+    assert "--out another folder" in capsys.readouterr().err
+
+
 def test_resume_weights_refuses_a_reader_trained_with_other_options(tmp_path, capsys):
     data = tmp_path / "train.json"
     data.write_text('{"data": []}', encoding="utf-8")
