@@ -338,9 +338,9 @@ def clean_text(source: str, raw: str, sha256: str = "", suffix: str = "") -> Doc
         if not line.text:
             continue
         editor = _EDITOR.match(to_simplified(line.text))
-        if editor:
+        if editor:  # a credit line is a fact of the document: kept where it stands, so an answer can cite it
             metadata.setdefault("editor", line.text[editor.start("name"):editor.end("name")].strip())
-        elif not (is_chrome(line.text) or is_keyword_junk(line.text)):
+        if editor or not (is_chrome(line.text) or is_keyword_junk(line.text)):
             kept.append(line)
     survivors = set(drop_repeated_short_lines([line.text for line in kept]))
     kept = [line for line in kept if line.text in survivors]

@@ -18,6 +18,8 @@ from qa.script import to_simplified
         ("這篇文章的來源是哪裡？", "source"),
         ("阿拉善高新区的报道是哪天发布的？", "date"),
         ("那篇报道发布于什么时候？", "date"),
+        ("宋家镇那篇文章的责任编辑是谁？", "editor"),
+        ("這篇報導由誰審核？", "editor"),
         ("作者是谁？", None),  # names no document
         ("宋家镇的镇长是谁？", None),  # a question about the content
         ("伊金霍洛镇政府工作报告提出的发展目标是什么？", None),  # names the report, asks for no field
@@ -34,7 +36,7 @@ def test_the_subject_is_what_names_the_document():
 
 def test_field_span_points_at_the_header_value(seed_documents):
     for document in seed_documents.values():
-        for field, key in (("source", "source"), ("date", "date")):
+        for field, key in (("source", "source"), ("date", "date"), ("editor", "editor")):
             span = field_span(document, field)
             if key not in document.metadata:
                 assert span is None
@@ -49,6 +51,7 @@ def test_field_span_points_at_the_header_value(seed_documents):
         ("宋家镇那篇介绍党建引领高质量发展的稿件是谁写的？", "方凤玲", "004_85481d78a7325808.txt"),
         ("介紹阿拉善高新區農牧區黨建品牌的那篇文章，作者是誰？", "楊占軍", "003_70f536fde6f55a41.txt"),
         ("伊金霍洛镇这篇报告是谁作的？", "苏利军", "001_84905cf744b120d4.txt"),  # the speaker of a report
+        ("介绍宋家镇党建引领高质量发展的那篇稿件，责任编辑是谁？", "裴佳佳", "004_85481d78a7325808.txt"),
     ],
 )
 def test_header_fields_are_answered_from_the_named_document(engine, question, gold, source):
