@@ -160,16 +160,20 @@ def test_linear_layers_cast_once_give_the_autocast_numbers() -> None:
 
 
 @pytest.mark.slow
-def test_encoding_from_many_threads_equals_encoding_alone(embedder: Embedder) -> None:
+def test_encoding_from_many_threads_matches_encoding_alone(embedder: Embedder) -> None:
+    """No thread gets another's vectors. In bf16 the sums of a batch may run in another order when the cores
+    are shared (seen once in a full run: 4e-4 apart), so bf16 is held to its own tolerance, fp32 to 1e-6."""
     questions = [QUESTION, "乡村振兴", "宋家镇引进本土人才回乡投资项目多少个？", "谁", MATCHING, UNRELATED] * 4
-    alone = [embedder.encode_query(question) for question in questions]
+    atol = 1e-6 if embedder.precision == "fp32" else 2e-3
+    alone = np.stack([embedder.encode_query(question) for question in questions])
     with ThreadPoolExecutor(max_workers=8) as pool:
-        together = list(pool.map(embedder.encode_query, questions))
+        together = np.stack(list(pool.map(embedder.encode_query, questions)))
         documents = list(pool.map(lambda i: embedder.encode_documents(questions[i:i + 3]), range(8)))
-    for one, other in zip(alone, together, strict=True):
-        np.testing.assert_array_equal(one, other)
+    np.testing.assert_allclose(together, alone, atol=atol)
+    distinct = list(range(6))  # the first six questions differ from each other; each must be nearest itself
+    assert ((together[distinct] @ alone[distinct].T).argmax(axis=1) == distinct).all()
     for i, vectors in enumerate(documents):
-        np.testing.assert_allclose(vectors, embedder.encode_documents(questions[i:i + 3]), atol=1e-6)
+        np.testing.assert_allclose(vectors, embedder.encode_documents(questions[i:i + 3]), atol=atol)
 
 
 def test_unloadable_model_raises_model_unavailable(tmp_path: Path) -> None:
