@@ -20,6 +20,7 @@ from qa.script import to_simplified
         ("那篇报道发布于什么时候？", "date"),
         ("宋家镇那篇文章的责任编辑是谁？", "editor"),
         ("這篇報導由誰審核？", "editor"),
+        ("这篇报告中审核通过的项目有多少个？", None),  # 审核 here is content, not a credit
         ("作者是谁？", None),  # names no document
         ("宋家镇的镇长是谁？", None),  # a question about the content
         ("伊金霍洛镇政府工作报告提出的发展目标是什么？", None),  # names the report, asks for no field
