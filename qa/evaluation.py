@@ -4,7 +4,8 @@ Two inputs:
 
 * ``--questions FILE`` — JSON lines ``{question, source, answers, evidence}`` over an existing index
   (default: the project's). A retrieval hit is a chunk of ``source`` whose search form, all whitespace
-  removed, contains ``evidence``. An answer is *accurate* when it contains a gold answer and *exact* when
+  removed, contains ``evidence`` (as cleaning reads it: pinyin annotations copied from the file are dropped,
+  ``qa.cleaning.remove_pinyin``). An answer is *accurate* when it contains a gold answer and *exact* when
   it equals one (both in search form, whitespace removed). ``source: null`` marks an unanswerable
   question: the app should abstain.
 * ``--squad FILE`` — every paragraph is written as ``<title>\\n\\n<context>`` to a ``.txt`` file of a
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .cleaning import remove_pinyin
 from .indexing import build
 from .retrieval import Engine, clean_question, load
 from .script import to_search
@@ -87,7 +89,7 @@ def read_questions(path: Path) -> list[Case]:
         if line.strip():
             row = json.loads(line)
             cases.append(Case(str(row.get("id", number)), row["question"], row.get("source"),
-                              tuple(row.get("answers", ())), compact(row.get("evidence") or "")))
+                              tuple(row.get("answers", ())), compact(remove_pinyin(row.get("evidence") or ""))))
     return cases
 
 

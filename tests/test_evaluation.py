@@ -132,6 +132,15 @@ def test_read_questions_keeps_unanswerable_ones():
     assert all(case.evidence == "".join(case.evidence.split()) for case in cases)
 
 
+def test_evidence_copied_with_pinyin_annotations_is_read_as_cleaning_reads_the_file(tmp_path):
+    row = {"question": "魔芋种了多少亩？", "source": "004.txt", "answers": ["6300余畝"],
+           "evidence": "規(guī)范化種植魔芋6300余畝"}
+    (tmp_path / "q.jsonl").write_text(json.dumps(row, ensure_ascii=False), encoding="utf-8")
+    case = read_questions(tmp_path / "q.jsonl")[0]
+    assert case.evidence == "规范化种植魔芋6300余亩"
+    assert is_hit(_hit("004.txt", "宋家镇規范化種植魔芋6300余畝。"), case)
+
+
 def test_squad_paragraphs_become_files(tmp_path):
     first = {"id": "P/1", "context": "第一段。", "qas": [
         {"id": "q1", "question": "问一？", "answers": [{"text": "一"}]},
