@@ -69,6 +69,15 @@ FIELD_QUESTIONS = (
 # one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?年|多大")
 NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千万亿两]+")
+# The character after 多少/几 and any order of magnitude, with the noun after it ("多少名工作人员" → 名, 工作人员),
+# and the character after a figure in digits with 余/多 and orders of magnitude between ("38万余人次" → 人): where
+# a question asks for a figure's unit and where a text gives one. Whether that character is a unit at all is read
+# from the documents (``answering.figure_units``).
+_MAGNITUDE = "[余多]?[十百千万亿]*[余多]?"
+GENERAL_CLASSIFIER = "个"  # counts anything ("几个孩子" → "3名子女"): a question asking 几个 names no unit
+ASKED_UNIT = re.compile(r"(?:多少|(?<!哪)几(?!乎))[十百千万亿]*([^\W\d_])([^\W\d_]{0,4})")
+FIGURE_UNIT = re.compile(rf"[0-9０-９.]+{_MAGNITUDE}([^\W\d_])")
+NUMBER_WITH_UNIT = re.compile(rf"({NUMBER.pattern}){_MAGNITUDE}([^\W\d_])")
 
 # ---------------------------------------------------------------------------------------------- shapes
 

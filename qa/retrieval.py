@@ -15,6 +15,7 @@ stand side by side in the passage. Every weight is a setting (``qa.settings``).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Sequence
@@ -67,6 +68,13 @@ class Engine:
     @property
     def documents(self):
         return self.stored.documents
+
+    @functools.cached_property
+    def figure_units(self) -> frozenset[str]:
+        """The characters these documents use as units of figures (``qa.answering.figure_units``)."""
+        from .answering import figure_units
+
+        return figure_units((document.search for document in self.documents.values()), self.settings.unit_share)
 
     @property
     def embedder(self):

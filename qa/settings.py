@@ -29,6 +29,7 @@ answering, in one table.
 | answer_threshold   | reader.json's         |                | number          | the reader's abstention threshold    |
 | max_answer_tokens  | reader.json's (48)    |                | int ≥ 1         | longest answer span, in tokens       |
 | byline_support     | 0.5                   |                | number 0–1      | header answers: subject words found  |
+| unit_share         | 0.05                  |                | number 0–1      | a unit follows figures this often    |
 | precision          | auto (bf16 if native) | QA_PRECISION   | auto/bf16/fp32  | bf16: 2.7x faster forward passes     |
 | concurrency        | the cores it may use  | QA_CONCURRENCY | int ≥ 1         | questions the app answers at once    |
 | upload_max_mb      | 50                    |                | int ≥ 1         | largest file the app takes           |
@@ -155,6 +156,7 @@ class Settings:
     answer_threshold: float | None = _setting(None, Takes(float, optional=True))
     max_answer_tokens: int | None = _setting(None, Takes(int, low=1, optional=True))
     byline_support: float = _setting(0.5, Takes(float, low=0, high=1))
+    unit_share: float = _setting(0.05, Takes(float, low=0, high=1))
     precision: str = _setting("auto", Takes(str, choices=PRECISIONS), "QA_PRECISION")
     concurrency: int = _setting(lambda: len(os.sched_getaffinity(0)), _WHOLE, "QA_CONCURRENCY")
     upload_max_mb: int = _setting(50, _WHOLE)

@@ -7,7 +7,10 @@ import doctest
 import qa.lexicon
 from qa.lexicon import (
     AMOUNT_UNITS,
+    ASKED_UNIT,
+    FIGURE_UNIT,
     NUMBER,
+    NUMBER_WITH_UNIT,
     OFFICIAL_TITLES,
     ORGANISATIONS,
     PLACE_SUFFIXES,
@@ -39,6 +42,14 @@ def test_nested_units_come_longest_first_so_a_regex_alternation_takes_the_whole_
 def test_han_covers_extension_a_and_compatibility_ideographs():
     assert is_han("\u3400") and is_han("\uf900") and is_han("鄉")
     assert not is_han("⼯") and not is_han("1")  # a Kangxi radical is not an ideograph until cleaning maps it
+
+
+def test_units_asked_for_and_given():
+    assert ASKED_UNIT.search("预计年出栏肉鸡多少万只？").groups() == ("只", "")
+    assert ASKED_UNIT.search("新增了多少名工作人员？").groups() == ("名", "工作人员")
+    assert ASKED_UNIT.search("全年总收入是多少？") is None and ASKED_UNIT.search("有哪几个村？") is None
+    assert FIGURE_UNIT.findall("接待38万余人次，投资3.26亿元，第2届，面积*亩") == ["人", "元", "届"]
+    assert NUMBER_WITH_UNIT.findall("设立一名网格长，1500亩") == [("一", "名"), ("1500", "亩")]
 
 
 def test_quantity_questions_and_numerals():
