@@ -4,11 +4,12 @@ The reader reads each passage in its search form (simplified script, same length
 it returns is an offset into ``Document.text``; the answer is that slice of the source, shown in the script the
 question was asked in. Each passage's best span gets a confidence from its margin over no-answer and the
 lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
-the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. Three
-rules sit beside the reader, each measured to help on top of it (docs/architecture.md): passages of a document
-that never mentions a year the question names are not read (``mentions``), a question asking for a quantity is
-answered only by a span holding a number it does not state (``new_numbers``), and questions about a document's
-header (author, date, source) are answered by ``qa.byline``.
+the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. A span
+that stops inside a word ends with the word (``word_end``). Three rules sit beside the reader, each measured to
+help on top of it (docs/architecture.md): passages of a document that never mentions a year the question names are
+not read (``mentions``), a question asking for a quantity is answered only by a span holding a number it does not
+state, in the unit it asks for when it names one (``new_numbers``, ``asked_units``), and questions about a
+document's header (author, date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -38,7 +39,7 @@ from .lexicon import (
     YEAR,
 )
 from .script import is_traditional, to_search, to_simplified, to_traditional
-from .terms import coverage, key_terms, term_weights
+from .terms import Segmenter, coverage, key_terms, term_weights
 from .types import Answer, Document, Hit
 
 if TYPE_CHECKING:  # the reader module imports torch; answering is imported before it is needed
@@ -65,7 +66,8 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
         return Answer(question, False, citations=hits, message="文档中没有找到这个问题的答案。以下是最相关的段落。")
     confidence, best = round(found[0], 4), found[1]
     hit, document = dated[best.passage], engine.documents[dated[best.passage].source]
-    start, end = trim(document.text, hit.start + best.start, hit.start + best.end)
+    start, end = answer_edges(document.text, document.search, hit.start + best.start, hit.start + best.end,
+                              engine.segmenter)
     if confidence <= reader.threshold or end <= start:
         return Answer(question, False, citations=hits, score=confidence,
                       message="文档中没有找到这个问题的答案。以下是最相关的段落。")
@@ -174,6 +176,35 @@ def supports(engine, question: str, texts: list[str]) -> list[float]:
         return [0.0] * len(texts)
     weights = term_weights(terms, engine.bm25.idf)
     return [coverage(terms, text, weights) for text in texts]
+
+
+def answer_edges(text: str, search: str, start: int, end: int, segmenter: Segmenter) -> tuple[int, int]:
+    """The reader's span ``text[start:end]`` as an answer: trimmed (``trim``), then, when it ends inside a word,
+    to the end of that word (``word_end``, read in ``search``, the same-length search form of ``text``)."""
+    start, end = trim(text, start, end)
+    return start, word_end(search, start, end, segmenter) if end > start else end
+
+
+def word_end(text: str, start: int, end: int, segmenter: Segmenter, context: int = 24) -> int:
+    """``end``, or the end of the dictionary word (``Segmenter.dictionary_words``, learned names included) that
+    ``text[start:end]`` stops inside: the reader's token pieces can end a span one character short (布拉格嘎 for the
+    village 布拉格嘎查, 十星 for 十星级). ``text`` is read from ``context`` characters before ``start`` to as many
+    after ``end``.
+
+    >>> from qa.terms import Segmenter
+    >>> text = "两个嘎查被评为十星级党组织"
+    >>> text[7:word_end(text, 7, 9, Segmenter())], text[7:word_end(text, 7, 10, Segmenter())]
+    ('十星级', '十星级')
+    """
+    low = max(0, start - context)
+    position = low
+    for word in segmenter.dictionary_words(text[low:min(len(text), end + context)]):
+        position += len(word)
+        if position - len(word) < end < position:
+            return position
+        if position >= end:
+            break
+    return end
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:

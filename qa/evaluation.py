@@ -453,20 +453,25 @@ def evaluate_squad(args: argparse.Namespace, settings: Settings, paragraphs: lis
 
 
 def evaluate_gold(paragraphs: list[Paragraph], cases: list[Case], reader, traditional: bool = False) -> dict:
-    """The reader alone, given each question's own paragraph (search form): CMRC EM/F1 of its best span,
-    never abstaining (abstention needs the retrieval context; see the open-domain run). With ``traditional``,
-    paragraph and question are first converted to traditional script (OpenCC s2t, DRCD-style) and the
-    prediction, cut from the traditional paragraph, is scored in simplified script."""
-    from .answering import trim
+    """The reader alone, given each question's own paragraph (search form): CMRC EM/F1 of its best span as the app
+    cuts it (``answering.answer_edges``), never abstaining (abstention needs the retrieval context; see the
+    open-domain run). With ``traditional``, paragraph and question are first converted to traditional script
+    (OpenCC s2t, DRCD-style) and the prediction, cut from the traditional paragraph, is scored in simplified
+    script."""
+    from .answering import answer_edges
     from .script import to_simplified, to_traditional
+    from .terms import Segmenter
 
     convert = to_traditional if traditional else str
     contexts = {p.source: convert(p.context) for p in paragraphs}
+    segmenter = Segmenter()
     rows, f1, em = [], 0.0, 0.0
     for case in tqdm(cases, desc="qa eval --gold", unit="question", file=sys.stderr):
         context = contexts[case.source]
-        spans = reader.read(to_search(convert(case.question)), [to_search(context)])
-        prediction = context[slice(*trim(context, spans[0].start, spans[0].end))] if spans else ""
+        search = to_search(context)
+        spans = reader.read(to_search(convert(case.question)), [search])
+        edges = answer_edges(context, search, spans[0].start, spans[0].end, segmenter) if spans else (0, 0)
+        prediction = context[slice(*edges)]
         prediction = to_simplified(prediction) if traditional else prediction
         f1 += cmrc_f1(prediction, case.answers)
         em += cmrc_em(prediction, case.answers)

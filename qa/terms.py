@@ -151,6 +151,11 @@ class Segmenter:
         """jieba's segmentation of ``text``, every piece kept (punctuation too), for span finding."""
         return list(self._jieba.cut(text, HMM=True))
 
+    def dictionary_words(self, text: str) -> list[str]:
+        """jieba's segmentation of ``text`` into words of its dictionary and the learned names only, every piece
+        kept: without the HMM, which guesses new words from characters (陈健作 for 陈健 + 作)."""
+        return list(self._jieba.cut(text, HMM=False))
+
     def tokens(self, text: str) -> list[str]:
         """Search tokens: search-mode words (long words also give their parts), no punctuation or stop
         words. ``text`` should be in search form (``qa.script.to_search``)."""

@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA
 
 import qa.answering
-from qa.answering import asked_units, asked_years, figure_units, mentions, new_numbers, trim
+from qa.answering import asked_units, asked_years, figure_units, mentions, new_numbers, trim, word_end
 from qa.script import to_search, to_simplified
 
 
@@ -72,6 +72,15 @@ def test_new_numbers_are_those_the_question_does_not_state():
     assert new_numbers("2008年", "2008年的人口是多少？") == []
     assert new_numbers("农牧民转移就业1950人", "2022年转移就业多少人？") == ["1950"]
     assert new_numbers("总面积*平方公里", "总面积是多少平方公里？") == []
+
+
+def test_a_span_that_stops_inside_a_word_ends_with_the_word(engine):
+    text = "今年布拉格嘎查成功申报国家乡村振兴示范村，陈健作了题为《凝心聚力》的报告"
+    village = text.index("布拉格")
+    assert text[village:word_end(text, village, village + 4, engine.segmenter)] == "布拉格嘎查"  # a learned name
+    assert word_end(text, village, village + 5, engine.segmenter) == village + 5  # already whole
+    name = text.index("陈健")
+    assert word_end(text, name, name + 2, engine.segmenter) == name + 2  # no guessed word 陈健作
 
 
 def test_numbers_count_only_in_the_units_the_question_asks_in():

@@ -45,6 +45,13 @@ def test_jieba_keeps_a_learned_name_whole(seed_names) -> None:
     assert "伊金霍洛镇" not in jieba.lcut(question)  # the global tokenizer is left alone
 
 
+def test_dictionary_words_keep_learned_names_and_guess_no_new_words(seed_names) -> None:
+    segmenter = Segmenter(seed_names)
+    assert "布拉格嘎查" in segmenter.dictionary_words("布拉格嘎查成功申报国家乡村振兴示范村")
+    assert "陈健作" in segmenter.words("陈健作了题为")  # the HMM guesses a word from the characters
+    assert segmenter.dictionary_words("陈健作了题为")[:3] == ["陈", "健", "作"]
+
+
 def test_common_words_with_a_place_suffix_are_not_names() -> None:
     texts = ["打造示范村2个。", "示范村建设成效明显。", "部分村集体经济薄弱。", "部分村缺少人才。",
              "伊金霍洛镇召开会议。", "在伊金霍洛镇。", "乡村振兴。", "乡村旅游。"]
