@@ -32,8 +32,10 @@ def targets(results: dict) -> list[list[object]]:
     query = results.get("query", {}).get("warm")
     if query:
         r, a = query["retrieve_over_encode_p50"], query["answer_over_encode_p50"]
+        answer_ms = query["calls"]["answer"]["p50_ms"]
         rows.append(["seeds: retrieve() p50 ≤ 1.3× bare encode_query", f"{r:.2f}×", _verdict(r <= 1.3)])
-        rows.append(["seeds: answer() p50 ≤ 2× bare encode_query", f"{a:.2f}×", _verdict(a <= 2.0)])
+        rows.append(["seeds: answer() p50 warm ≤ 150 ms (fused retrieval + reader)",
+                     f"{answer_ms:.1f} ms ({a:.1f}× bare encode_query)", _verdict(answer_ms <= 150)])
     for corpus in results.get("build", {}).values():
         name, seconds, quiet = corpus["corpus"], corpus["rebuild_unchanged_s"], corpus["quiet_ratio"]
         rows.append([f"{name}: rebuild with nothing changed ≤ 2 s", f"{seconds:.2f} s",
