@@ -1,5 +1,6 @@
-"""Questions about a document itself — who wrote it, when and where it was published, who edited it — answered
-from its header or credit line (``Document.metadata``, read by ``qa.cleaning``).
+"""Questions about a document itself — who wrote it, when and where it was published, who edited it, on which
+day a report was delivered — answered from its header or credit line (``Document.metadata``, read by
+``qa.cleaning``).
 
 The span reader is trained on questions about a passage's content; "这篇报道的作者是谁？" asks about the
 document, and the header line that answers it ("时间:2023-07-25 10:50作者:方凤玲来源:宋家镇") reads as noise to
@@ -19,11 +20,13 @@ from .lexicon import DOCUMENT_WORDS, FIELD_QUESTIONS
 from .script import to_search
 from .types import Answer, Document, Hit
 
-_FIELD_KEYS = {"person": ("author", "speaker"), "source": ("source",), "date": ("date",), "editor": ("editor",)}
+_FIELD_KEYS = {"person": ("author", "speaker"), "source": ("source",), "date": ("date",), "editor": ("editor",),
+               "delivered": ("delivered",)}
 
 
 def asked_field(question: str) -> str | None:
-    """The header field a question about a document asks for (``person``, ``source``, ``date``, ``editor``), or
+    """The header field a question about a document asks for (``person``, ``source``, ``date``, ``editor``,
+    ``delivered``: the day a report was given), or
     None for a question that names no document or asks for no field."""
     asked = to_search(question)
     if not DOCUMENT_WORDS.search(asked):

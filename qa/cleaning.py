@@ -115,6 +115,8 @@ _META_KEYS = {"来源": "source", "发布机构": "source", "发布时间": "dat
               "日期": "date", "作者": "author", "撰稿": "author", "记者": "author", "通讯员": "author",
               "发布者": "author"}
 _SPEAKER = re.compile(rf"(?:{'|'.join(OFFICIAL_TITLES)})\S*\s+(?P<name>[{HAN}·]{{2,4}})$")
+# the day a report or speech was delivered, a line of its own in parentheses under the speaker ("(2023年4月20日)")
+_DELIVERED = re.compile(rf"^[(（]\s*(?P<date>{DATE.pattern})\s*[)）]$")
 _NO_WORDS = re.compile(r"[\d\W_]{1,20}")  # stray counters, bare phone numbers
 _REPEATED_LINE_CHARS = 20
 _HEADER_LINES = 15
@@ -231,8 +233,8 @@ def drop_repeated_short_lines(lines: list[str]) -> list[str]:
 
 
 def header_metadata(lines: list[str]) -> dict[str, str]:
-    """Date, source, author and speaker from the first lines of a document (header lines, not the
-    sentences of the text: "资金来源：…。" is no source)."""
+    """Date, source, author, speaker and the day a report was delivered from the first lines of a document
+    (header lines, not the sentences of the text: "资金来源：…。" is no source)."""
     metadata: dict[str, str] = {}
     for line in lines[:_HEADER_LINES]:
         if len(line) > 25 and line.endswith(tuple(SENTENCE_ENDS)):
@@ -245,6 +247,8 @@ def header_metadata(lines: list[str]) -> dict[str, str]:
                 metadata[key] = value
         if "date" not in metadata and (date := DATE.search(line)) and len(line) <= _MAX_CHROME_CHARS:
             metadata["date"] = date.group(0)
+        if "delivered" not in metadata and (delivered := _DELIVERED.match(line.strip())):
+            metadata["delivered"] = delivered.group("date")
         if "speaker" not in metadata and len(line) <= _MAX_CHROME_CHARS:
             speaker = _SPEAKER.search(simplified)
             if speaker:

@@ -18,6 +18,10 @@ from qa.script import to_simplified
         ("這篇文章的來源是哪裡？", "source"),
         ("阿拉善高新区的报道是哪天发布的？", "date"),
         ("那篇报道发布于什么时候？", "date"),
+        ("伊金霍洛镇的政府工作报告是哪一天作的？", "delivered"),
+        ("这篇讲话是什么时候讲的？", "delivered"),
+        ("那篇政府工作报告的报告日期是哪天？", "delivered"),
+        ("报告中提到哪一天开展集中清扫工作？", None),  # 工作 is no delivery: content
         ("宋家镇那篇文章的责任编辑是谁？", "editor"),
         ("這篇報導由誰審核？", "editor"),
         ("这篇报告中审核通过的项目有多少个？", None),  # 审核 here is content, not a credit
@@ -37,7 +41,7 @@ def test_the_subject_is_what_names_the_document():
 
 def test_field_span_points_at_the_header_value(seed_documents):
     for document in seed_documents.values():
-        for field, key in (("source", "source"), ("date", "date"), ("editor", "editor")):
+        for field, key in (("source", "source"), ("date", "date"), ("editor", "editor"), ("delivered", "delivered")):
             span = field_span(document, field)
             if key not in document.metadata:
                 assert span is None
@@ -53,6 +57,7 @@ def test_field_span_points_at_the_header_value(seed_documents):
         ("介紹阿拉善高新區農牧區黨建品牌的那篇文章，作者是誰？", "楊占軍", "003_70f536fde6f55a41.txt"),
         ("伊金霍洛镇这篇报告是谁作的？", "苏利军", "001_84905cf744b120d4.txt"),  # the speaker of a report
         ("介绍宋家镇党建引领高质量发展的那篇稿件，责任编辑是谁？", "裴佳佳", "004_85481d78a7325808.txt"),
+        ("伊金霍洛镇人代会上的那篇政府工作报告是几月几日作的？", "2023年4月20日", "001_84905cf744b120d4.txt"),
     ],
 )
 def test_header_fields_are_answered_from_the_named_document(engine, question, gold, source):

@@ -14,6 +14,7 @@ import pytest
 import qa.cleaning
 from qa.cleaning import (
     clean_text,
+    header_metadata,
     html_to_text,
     is_chrome,
     is_keyword_junk,
@@ -127,8 +128,15 @@ def test_web_page_chrome_goes_and_header_facts_stay(seed_documents) -> None:
     ]
     assert doc.metadata == {
         "title": kept[0], "source": "伊金霍洛镇人民政府", "date": "2023-04-22 16:44:00", "speaker": "苏利军",
+        "delivered": "2023年4月20日",  # the line "(2023年4月20日)" under the speaker
     }
     assert not re.search(r"ICP|公网安备|@|www\.|0477-", doc.text)
+
+
+def test_the_day_a_report_was_delivered_is_a_line_of_its_own_in_parentheses() -> None:
+    lines = ["在全县经济工作会议上的讲话", "县长 王明", "（2024年1月5日）", "同志们：", "（一）2023年工作回顾"]
+    assert header_metadata(lines) == {"speaker": "王明", "delivered": "2024年1月5日", "date": "2024年1月5日"}
+    assert "delivered" not in header_metadata(["会议指出（2024年1月5日召开）要抓好落实。"])
 
 
 def test_watermarks_go_from_every_line_and_the_sentences_stay(seed_documents) -> None:
