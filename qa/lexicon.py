@@ -77,9 +77,10 @@ NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千
 # and the character after a figure in digits with 余/多 and orders of magnitude between ("38万余人次" → 人): where
 # a question asks for a figure's unit and where a text gives one. Whether that character is a unit at all is read
 # from the documents (``answering.figure_units``).
-_MAGNITUDE = "[余多]?[十百千万亿]*[余多]?"
+_ORDERS = "[十百千万亿]*"
+_MAGNITUDE = f"[余多]?{_ORDERS}[余多]?"
 GENERAL_CLASSIFIER = "个"  # counts anything ("几个孩子" → "3名子女"): a question asking 几个 names no unit
-ASKED_UNIT = re.compile(r"(?:多少|(?<!哪)几(?!乎))[十百千万亿]*([^\W\d_])([^\W\d_]{0,4})")
+ASKED_UNIT = re.compile(rf"(?:多少|(?<!哪)几(?!乎)){_ORDERS}([^\W\d_])([^\W\d_]{{0,4}})")
 FIGURE_UNIT = re.compile(rf"[0-9０-９.]+{_MAGNITUDE}([^\W\d_])")
 NUMBER_WITH_UNIT = re.compile(rf"({NUMBER.pattern}){_MAGNITUDE}([^\W\d_])")
 
