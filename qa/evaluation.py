@@ -5,9 +5,9 @@ Two inputs:
 * ``--questions FILE`` — JSON lines ``{question, source, answers, evidence}`` over an existing index
   (default: the project's). A retrieval hit is a chunk of ``source`` whose search form, all whitespace
   removed, contains ``evidence`` (as cleaning reads it: pinyin annotations copied from the file are dropped,
-  ``qa.cleaning.remove_pinyin``). An answer is *accurate* when it contains a gold answer and *exact* when
-  it equals one (both in search form, whitespace removed). ``source: null`` marks an unanswerable
-  question: the app should abstain.
+  ``qa.cleaning.remove_pinyin``, from the answers too). An answer is *accurate* when it contains a gold
+  answer and *exact* when it equals one (both in search form, whitespace removed). ``source: null`` marks an
+  unanswerable question: the app should abstain.
 * ``--squad FILE`` — every paragraph is written as ``<title>\\n\\n<context>`` to a ``.txt`` file of a
   temporary corpus and indexed with ``qa.indexing.build`` (into ``--index DIR`` when given, so a rerun
   reuses it), then each question is asked open-domain: a hit is any chunk of the question's own paragraph;
@@ -89,7 +89,8 @@ def read_questions(path: Path) -> list[Case]:
         if line.strip():
             row = json.loads(line)
             cases.append(Case(str(row.get("id", number)), row["question"], row.get("source"),
-                              tuple(row.get("answers", ())), compact(remove_pinyin(row.get("evidence") or ""))))
+                              tuple(map(remove_pinyin, row.get("answers", ()))),
+                              compact(remove_pinyin(row.get("evidence") or ""))))
     return cases
 
 

@@ -132,12 +132,13 @@ def test_read_questions_keeps_unanswerable_ones():
     assert all(case.evidence == "".join(case.evidence.split()) for case in cases)
 
 
-def test_evidence_copied_with_pinyin_annotations_is_read_as_cleaning_reads_the_file(tmp_path):
-    row = {"question": "魔芋种了多少亩？", "source": "004.txt", "answers": ["6300余畝"],
+def test_evidence_and_answers_copied_with_pinyin_annotations_are_read_as_cleaning_reads_the_file(tmp_path):
+    row = {"question": "魔芋种了多少亩？", "source": "004.txt", "answers": ["6300余畝", "6300余萬(wàn)畝"],
            "evidence": "規(guī)范化種植魔芋6300余畝"}
     (tmp_path / "q.jsonl").write_text(json.dumps(row, ensure_ascii=False), encoding="utf-8")
     case = read_questions(tmp_path / "q.jsonl")[0]
     assert case.evidence == "规范化种植魔芋6300余亩"
+    assert case.answers == ("6300余畝", "6300余萬畝")
     assert is_hit(_hit("004.txt", "宋家镇規范化種植魔芋6300余畝。"), case)
 
 
