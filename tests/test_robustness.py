@@ -490,8 +490,11 @@ def check_old_index_intact(index: Path, manifest_bytes: bytes, questions, engine
 
 
 def next_build_succeeds(corpus: Path, index: Path, settings, embedder, new_file: str):
+    same_precision = read_manifest(index)["precision"] == embedder.precision
     report = build(settings, corpus, index, embedder=embedder, progress=False, log=quiet)
-    assert report.embedded > 0 and report.reused > 0 and report.files == 6
+    # the previous vectors are reused, unless they were computed in the other precision (the committed bf16
+    # index on a CPU without native bf16): then every chunk is embedded again
+    assert report.embedded > 0 and (report.reused > 0) == same_precision and report.files == 6
     leftovers = [p.name for p in index.iterdir() if p.name.startswith((".build-", ".manifest.json."))]
     assert leftovers == []
     manifest = read_manifest(index)
