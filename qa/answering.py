@@ -6,10 +6,10 @@ question was asked in. Each passage's best span gets a confidence from its margi
 lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
 the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. A span
 that stops inside a word ends with the word (``word_end``). Three rules sit beside the reader, each measured to
-help on top of it (docs/architecture.md): passages of a document that never mentions a year the question names are
-not read (``mentions``), a question asking for a quantity is answered only by a span holding a number it does not
-state, in the unit it asks for when it names one (``new_numbers``, ``asked_units``), and questions about a
-document's header (author, date, source) are answered by ``qa.byline``.
+help on top of it (docs/architecture.md): passages of a document that never mentions a year or an ordinal (第二届)
+the question names are not read (``mentions``), a question asking for a quantity is answered only by a span
+holding a number it does not state, in the unit it asks for when it names one (``new_numbers``, ``asked_units``),
+and questions about a document's header (author, date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -29,11 +29,13 @@ from .chunking import sentence_spans
 from .lexicon import (
     ASKED_UNIT,
     BRACKET_PAIRS,
+    CHINESE_DIGITS,
     CLAUSE_ENDS,
     FIGURE_UNIT,
     GENERAL_CLASSIFIER,
     NUMBER,
     NUMBER_WITH_UNIT,
+    ORDINAL,
     QUANTITY_QUESTION,
     SENTENCE_ENDS,
     YEAR,
@@ -55,11 +57,13 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
         return Answer(question, False, message="请输入问题。")
     if not hits:
         return Answer(question, False, message="文档中没有找到相关内容。")
-    years = asked_years(question)
-    dated = [hit for hit in hits if mentions(engine.documents[hit.source], years)]
+    marks = asked_marks(question)
+    dated = [hit for hit in hits if mentions(engine.documents[hit.source], marks)]
     if not dated:
+        documents = [engine.documents[hit.source] for hit in hits]
+        unmentioned = [mark for mark in marks if not any(mentions(document, [mark]) for document in documents)]
         return Answer(question, False, citations=hits,
-                      message=f"相关文档中没有提到{'、'.join(f'{y}年' for y in years)}。以下是最相关的段落。")
+                      message=f"相关文档中没有提到{'、'.join(unmentioned or marks)}。以下是最相关的段落。")
     reader = engine.reader
     found = most_confident(reader, engine, question, dated)
     if found is None:
@@ -85,16 +89,56 @@ def span_answer(question: str, document: Document, start: int, end: int, citatio
     )
 
 
-def asked_years(question: str) -> list[str]:
-    """The years a question names ("2024年" → "2024")."""
-    return [match.group(0)[:4] for match in YEAR.finditer(to_search(question))]
+def asked_marks(question: str) -> list[str]:
+    """The years and ordinals a question names, in search form ("2024年", "第二届").
+
+    >>> asked_marks("伊金霍洛镇2022年度第四届人大第三次会议在哪召开？")
+    ['2022年', '第四届', '第三次']
+    """
+    search = to_search(question)
+    years = [match.group(0)[:4] + "年" for match in YEAR.finditer(search)]
+    return years + [match.group(0) for match in ORDINAL.finditer(search)]
 
 
-def mentions(document: Document, years: list[str]) -> bool:
-    """Whether the document mentions every one of ``years`` (as a number of its own, not inside a longer one):
-    a question about a year a report never mentions is not answered from that report, whatever its passages
-    say about other years."""
-    return all(re.search(rf"(?<!\d){year}(?!\d)", document.search) for year in years)
+def mentions(document: Document, marks: list[str]) -> bool:
+    """Whether the document mentions every one of ``marks`` (``asked_marks``): a year as a number of its own, not
+    inside a longer one; an ordinal in digits or Chinese numerals, with or without its 第 (第二届: 二届, 第2届). A
+    question about a year or an ordinal a report never mentions is not answered from that report, whatever its
+    passages say about other years or the 第一届."""
+    return all(re.search(mark_pattern(mark), document.search) for mark in marks)
+
+
+def mark_pattern(mark: str) -> str:
+    """The regular expression ``mentions`` looks for a mark with."""
+    ordinal = ORDINAL.fullmatch(mark)
+    if ordinal is None:
+        return rf"(?<!\d){mark[:4]}(?!\d)"
+    value = numeral_value(ordinal.group(1))
+    return rf"(?<![0-9{CHINESE_DIGITS}十])(?:{value}|{chinese_numeral(value)}){ordinal.group(2)}"
+
+
+def numeral_value(numeral: str) -> int:
+    """1–99 written in digits or Chinese numerals (``lexicon.ORDINAL``'s): "二十三" → 23.
+
+    >>> [numeral_value(n) for n in ("7", "七", "十", "十一", "二十", "九十九")]
+    [7, 7, 10, 11, 20, 99]
+    """
+    if numeral.isdigit():
+        return int(numeral)
+    tens, ten, ones = numeral.rpartition("十")
+    tens_value = CHINESE_DIGITS.index(tens) + 1 if tens else int(bool(ten))
+    return tens_value * 10 + (CHINESE_DIGITS.index(ones) + 1 if ones else 0)
+
+
+def chinese_numeral(value: int) -> str:
+    """1–99 in Chinese numerals, as written in a text: 10 → 十, 11 → 十一, 23 → 二十三.
+
+    >>> [chinese_numeral(v) for v in (7, 10, 11, 20, 99)]
+    ['七', '十', '十一', '二十', '九十九']
+    """
+    tens, ones = divmod(value, 10)
+    prefix = "" if tens == 0 else "十" if tens == 1 else CHINESE_DIGITS[tens - 1] + "十"
+    return prefix + (CHINESE_DIGITS[ones - 1] if ones else "")
 
 
 def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tuple[float, Span] | None:

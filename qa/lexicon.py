@@ -88,3 +88,7 @@ NUMBER_WITH_UNIT = re.compile(rf"({NUMBER.pattern}){_MAGNITUDE}([^\W\d_])")
 
 DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}(?:\s*日)?")
 YEAR = re.compile(r"\d{4}年度?")
+# An ordinal from 2 to 99 and what it counts: 第二届, 第3次, 第十一批 (the numeral and the character after it).
+# Not 第一: a text says 首届, 首次, 首播 for it as often.
+CHINESE_DIGITS = "一二三四五六七八九"
+ORDINAL = re.compile(r"第([2-9]|[1-9][0-9]|[二三四五六七八九]?十[一二三四五六七八九]?|[二三四五六七八九])([^\W\d_])")

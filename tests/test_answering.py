@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA
 
 import qa.answering
-from qa.answering import asked_units, asked_years, figure_units, mentions, new_numbers, trim, word_end
+from qa.answering import asked_marks, asked_units, figure_units, mentions, new_numbers, trim, word_end
 from qa.script import to_search, to_simplified
 
 
@@ -121,13 +121,17 @@ def test_a_quantity_question_is_not_answered_without_a_number(engine):
     assert not result.found and result.citations
 
 
-def test_asked_years_and_whether_a_document_mentions_them(seed_documents):
-    assert asked_years("伊金霍洛镇2022年全年总收入是多少？") == ["2022"]
-    assert asked_years("总结2021年、部署2022年工作的会议在哪天？") == ["2021", "2022"]
-    assert asked_years("旅游综合收入2000余万元吗？") == []  # an amount, not a year
+def test_asked_marks_and_whether_a_document_mentions_them(seed_documents):
+    assert asked_marks("伊金霍洛镇2022年全年总收入是多少？") == ["2022年"]
+    assert asked_marks("总结2021年、部署2022年工作的会议在哪天？") == ["2021年", "2022年"]
+    assert asked_marks("旅游综合收入2000余万元吗？") == []  # an amount, not a year
+    assert asked_marks("第四屆人大第3次會議在哪天召开？") == ["第四届", "第3次"]
+    assert asked_marks("驻村第一书记是谁？") == []  # 第一 is said 首… as often
     report = seed_documents["001_84905cf744b120d4.txt"]
-    assert mentions(report, ["2022", "2023"]) and mentions(report, [])
-    assert not mentions(report, ["2019"])
+    assert mentions(report, ["2022年", "2023年"]) and mentions(report, [])
+    assert not mentions(report, ["2019年"])
+    assert mentions(report, ["第四届", "第4届", "第三次"])
+    assert not mentions(report, ["第五届"]) and not mentions(report, ["第十三次"])
 
 
 def test_a_year_no_retrieved_report_mentions_is_not_answered(engine):
@@ -135,6 +139,15 @@ def test_a_year_no_retrieved_report_mentions_is_not_answered(engine):
     assert not result.found and "2019年" in result.message
     assert result.citations
     assert engine.answer("伊金霍洛镇2022年全年总收入是多少？").found
+
+
+def test_an_ordinal_no_retrieved_report_mentions_is_not_answered(engine):
+    asked_about_the_second = engine.answer("第二届清风文化节是在哪个村启动的？")  # the report tells of the 第一届
+    assert not asked_about_the_second.found and "第二届" in asked_about_the_second.message
+    assert engine.answer("清风文化节是在哪个村启动的？").text == "恼包村"
+    other_session = engine.answer("在伊金霍洛镇第五届人大第三次会议上作政府工作报告的是谁？")  # it was the 第四届
+    assert not other_session.found and "第五届" in other_session.message and "第三次" not in other_session.message
+    assert "苏利军" in engine.answer("在伊金霍洛镇第四届人大第三次会议上作政府工作报告的是谁？").text
 
 
 def test_traditional_question_gets_traditional_answer(engine):
