@@ -4,13 +4,16 @@
 * on the development questions: how often the bf16 and the fp32 reader give the same answer (same span or
   both abstaining) over the same retrieved passages, and the largest confidence difference;
 * warm ``answer()`` p50/p95 against bare ``encode_query`` of the same questions, run back to back, and the
-  process's resident memory after it all.
+  process's resident memory after it all;
+* batching questions that arrive together: the reader's windows of 8 questions in one forward pass, or sorted by
+  length into passes of similar windows, against one pass per question (what serving many users could gain).
 
-Writes ``benchmarks/results/reader.json`` and prints a summary. Ratios are measured in the same run.
+Writes ``benchmarks/results/reader.json`` (or ``--out``) and prints a summary. Ratios are measured in the same run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -80,20 +83,57 @@ def latency(engine, questions, rounds: int = 3) -> dict:
                                                                                        encode["p50_ms"])}
 
 
-def main() -> int:
+def batching(engine, questions, group: int = 8, rounds: int = 3) -> dict:
+    """Seconds of the reader's forward passes over ``group`` questions' windows (their top passages), alternated:
+    one pass per question (as the app runs them); all windows in one pass (padded to the longest); the windows
+    sorted by length into passes as many as one question has (the least padding batching could reach)."""
+    reader = engine.reader
+    windows = []
+    for case in questions[:group]:
+        question = to_search(clean_question(case.question, engine.settings.max_question_chars))
+        hits = engine.retrieve(question, engine.settings.reader_passages)
+        passages = [engine.documents[hit.source].search[hit.start:hit.end] for hit in hits]
+        windows.append(reader.windows(question, passages).input_ids)
+    flat = sorted((window for batch in windows for window in batch), key=len)
+    size = max(1, round(len(flat) / len(windows)))
+
+    def forward(batch) -> None:
+        ids, mask = pad(batch, reader.tokenizer.pad_token_id)
+        with torch.inference_mode(), autocast(reader.precision):
+            reader.model(ids, mask)
+
+    ways = {"one_by_one": windows, "all_in_one": [flat],
+            "sorted": [flat[i:i + size] for i in range(0, len(flat), size)]}
+    seconds: dict[str, list[float]] = {way: [] for way in ways}
+    for _ in range(rounds):
+        for way, batches in ways.items():
+            seconds[way].append(timed(lambda b=batches: [forward(batch) for batch in b])[1])
+    best = {way: min(s) for way, s in seconds.items()}
+    return {"questions": len(windows), "windows": len(flat),
+            "mean_window_tokens": round(sum(map(len, flat)) / len(flat)), "torch_threads": torch.get_num_threads(),
+            "seconds": {way: round(value, 3) for way, value in best.items()},
+            "all_in_one_over_one_by_one": ratio(best["all_in_one"], best["one_by_one"]),
+            "sorted_over_one_by_one": ratio(best["sorted"], best["one_by_one"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where the figures go (default: {OUT})")
+    out = parser.parse_args(argv).out
     settings = Settings()
     engine = load(settings.index_dir, settings)
     questions = read_questions(DEV)
     results = {"machine": describe_machine(), "precision": engine.reader.precision,
                "cpu_has_bf16": cpu_has_bf16(), "reader_passages": settings.reader_passages}
     results["latency"] = latency(engine, questions)
+    results["batching"] = batching(engine, questions)
     readers = {p: Reader.load(settings.reader_dir, precision=p, share=engine.embedder) for p in ("bf16", "fp32")}
     results["agreement"] = agreement(engine, readers, questions)
     if cpu_has_bf16():
         results["forward"] = forward_throughput(readers)
     results["peak_rss_mib"] = peak_rss_mib()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1, ensure_ascii=False))
     return 0
 
