@@ -58,18 +58,18 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
     if not hits:
         return Answer(question, False, message="文档中没有找到相关内容。")
     marks = asked_marks(question)
-    dated = [hit for hit in hits if mentions(engine.documents[hit.source], marks)]
-    if not dated:
+    mentioning = [hit for hit in hits if mentions(engine.documents[hit.source], marks)]
+    if not mentioning:
         documents = [engine.documents[hit.source] for hit in hits]
         unmentioned = [mark for mark in marks if not any(mentions(document, [mark]) for document in documents)]
         return Answer(question, False, citations=hits,
                       message=f"相关文档中没有提到{'、'.join(unmentioned or marks)}。以下是最相关的段落。")
     reader = engine.reader
-    found = most_confident(reader, engine, question, dated)
+    found = most_confident(reader, engine, question, mentioning)
     if found is None:
         return Answer(question, False, citations=hits, message="文档中没有找到这个问题的答案。以下是最相关的段落。")
     confidence, best = round(found[0], 4), found[1]
-    hit, document = dated[best.passage], engine.documents[dated[best.passage].source]
+    hit, document = mentioning[best.passage], engine.documents[mentioning[best.passage].source]
     start, end = answer_edges(document.text, document.search, hit.start + best.start, hit.start + best.end,
                               engine.segmenter)
     if confidence <= reader.threshold or end <= start:
