@@ -5,11 +5,12 @@ it returns is an offset into ``Document.text``; the answer is that slice of the 
 question was asked in. Each passage's best span gets a confidence from its margin over no-answer and the
 lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
 the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. A span
-that stops inside a word ends with the word (``word_end``). Three rules sit beside the reader, each measured to
-help on top of it (docs/architecture.md): passages of a document that never mentions a year or an ordinal (第二届)
-the question names are not read (``mentions``), a question asking for a quantity is answered only by a span
-holding a number it does not state, in the unit it asks for when it names one (``new_numbers``, ``asked_units``),
-and questions about a document's header (author, date, source) are answered by ``qa.byline``.
+that stops inside a word ends with the word (``word_end``), and takes in the noun the question asks for when that
+follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Three rules sit beside the reader, each
+measured to help on top of it (docs/architecture.md): passages of a document that never mentions a year or an
+ordinal (第二届) the question names are not read (``mentions``), a question asking for a quantity is answered only
+by a span holding a number it does not state, in the unit it asks for when it names one (``new_numbers``,
+``asked_units``), and questions about a document's header (author, date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -27,12 +28,15 @@ from typing import TYPE_CHECKING
 
 from .chunking import sentence_spans
 from .lexicon import (
+    ASKED_NOUN,
     ASKED_UNIT,
     BRACKET_PAIRS,
     CHINESE_DIGITS,
     CLAUSE_ENDS,
     FIGURE_UNIT,
+    FUNCTION_FLAGS,
     GENERAL_CLASSIFIER,
+    HAN_RUN,
     NUMBER,
     NUMBER_WITH_UNIT,
     ORDINAL,
@@ -71,7 +75,7 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
     confidence, best = round(found[0], 4), found[1]
     hit, document = mentioning[best.passage], engine.documents[mentioning[best.passage].source]
     start, end = answer_edges(document.text, document.search, hit.start + best.start, hit.start + best.end,
-                              engine.segmenter)
+                              engine.segmenter, question)
     if confidence <= reader.threshold or end <= start:
         return Answer(question, False, citations=hits, score=confidence,
                       message="文档中没有找到这个问题的答案。以下是最相关的段落。")
@@ -222,11 +226,49 @@ def supports(engine, question: str, texts: list[str]) -> list[float]:
     return [coverage(terms, text, weights) for text in texts]
 
 
-def answer_edges(text: str, search: str, start: int, end: int, segmenter: Segmenter) -> tuple[int, int]:
+def answer_edges(text: str, search: str, start: int, end: int, segmenter: Segmenter,
+                 question: str = "") -> tuple[int, int]:
     """The reader's span ``text[start:end]`` as an answer: trimmed (``trim``), then, when it ends inside a word,
-    to the end of that word (``word_end``, read in ``search``, the same-length search form of ``text``)."""
+    to the end of that word (``word_end``, read in ``search``, the same-length search form of ``text``), then
+    through the noun ``question`` asks for when it follows (``through_asked_noun``)."""
     start, end = trim(text, start, end)
-    return start, word_end(search, start, end, segmenter) if end > start else end
+    if end <= start:
+        return start, end
+    return start, through_asked_noun(search, word_end(search, start, end, segmenter), asked_noun(question, segmenter))
+
+
+def asked_noun(question: str, segmenter: Segmenter) -> str:
+    """The noun a question ends by asking for (什么工作法 → 工作法, 哪个乡村游项目 → 乡村游项目), or "": its last
+    word must be a noun (an abbreviation or a verbal noun too) and its first no function word (not 以什么为食,
+    因为什么而闻名).
+
+    >>> segmenter = Segmenter()
+    >>> [asked_noun(q, segmenter) for q in ("推行的是什么工作法？", "蓝线裸顶鲷以什么为食？", "谁是镇长？")]
+    ['工作法', '', '']
+    """
+    match = ASKED_NOUN.search(to_search(question))
+    if not match:
+        return ""
+    tags = [flag for _, flag in segmenter.tagged(match.group(1))]
+    head_is_noun = tags[-1].startswith("n") or tags[-1] in ("j", "vn")
+    return match.group(1) if head_is_noun and not tags[0].startswith(FUNCTION_FLAGS) else ""
+
+
+def through_asked_noun(search: str, end: int, noun: str, gap: int = 4) -> int:
+    """``end``, or the end of ``noun`` when it follows ``end`` within ``gap`` Chinese characters of the same phrase:
+    the reader tends to stop at the name before it (4567 in “4567工作法” asked as 什么工作法, 乌珠尔 in
+    乌珠尔特色乡村游项目 asked as 哪个乡村游项目).
+
+    >>> text = "全面推行“4567工作法”，规划乌珠尔特色乡村游项目"
+    >>> [through_asked_noun(text, end, noun) for end, noun in ((9, "工作法"), (19, "乡村游项目"), (9, "项目"))]
+    [12, 26, 9]
+    """
+    if not noun:
+        return end
+    at = search.find(noun, end, end + gap + len(noun))
+    if at < 0 or (at > end and not HAN_RUN.fullmatch(search[end:at])):
+        return end
+    return at + len(noun)
 
 
 def word_end(text: str, start: int, end: int, segmenter: Segmenter, context: int = 24) -> int:

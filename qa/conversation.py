@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import jieba
 
 from .lexicon import (
+    FUNCTION_FLAGS,
     HAN_RUN,
     ORGANISATIONS,
     PERSONAL_PRONOUNS,
@@ -59,7 +60,6 @@ _COUNTING = frozenset(("多少", "几"))  # count a noun before them (游客多�
 _CONNECTIVES = frozenset(("那", "那么"))  # "那…": 'then', not a subject
 _LEAD_IN = "请问"
 _PROPER_FLAGS = ("ns", "nr", "nz")  # jieba's place, person and other proper names
-_FUNCTION_FLAGS = ("r", "p", "c", "u", "m", "q", "d", "y", "e", "f")  # jieba tags that never start a name
 _LONGEST_STEM = 5
 
 
@@ -186,7 +186,7 @@ def _name_start(search: str, words: list[tuple[int, int, str]], i: int, suffix: 
     rare or unknown stem (双喜 + 村, 大 + 窑 + 村, 恼 + 包村, 苏莫嘎 + 查)."""
     start, end, flag = words[i]
     word = search[start:end]
-    if flag.startswith(_FUNCTION_FLAGS):  # 该镇, 本村
+    if flag.startswith(FUNCTION_FLAGS):  # 该镇, 本村
         return None
     if end == suffix.end() and word != suffix.group() and _frequency(word):  # 包头市, 高新区, 示范村, 全镇
         proper = i
@@ -214,7 +214,7 @@ def _name_part(search: str, word: tuple[int, int, str]) -> bool:
     """Whether a word can be part of a place name's stem: Han, not a function or stop word, not a verb of
     two characters or more, not itself a place."""
     text, flag = search[word[0]:word[1]], word[2]
-    return (_is_han(search, word) and not flag.startswith(_FUNCTION_FLAGS) and text not in STOP_TOKENS
+    return (_is_han(search, word) and not flag.startswith(FUNCTION_FLAGS) and text not in STOP_TOKENS
             and not (flag.startswith("v") and len(text) > 1) and not text.endswith(_SUFFIXES))
 
 

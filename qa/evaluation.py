@@ -471,7 +471,8 @@ def evaluate_gold(paragraphs: list[Paragraph], cases: list[Case], reader, tradit
         context = contexts[case.source]
         search = to_search(context)
         spans = reader.read(to_search(convert(case.question)), [search])
-        edges = answer_edges(context, search, spans[0].start, spans[0].end, segmenter) if spans else (0, 0)
+        edges = (answer_edges(context, search, spans[0].start, spans[0].end, segmenter, convert(case.question))
+                 if spans else (0, 0))
         prediction = context[slice(*edges)]
         prediction = to_simplified(prediction) if traditional else prediction
         f1 += cmrc_f1(prediction, case.answers)

@@ -11,7 +11,17 @@ import pytest
 from conftest import DATA
 
 import qa.answering
-from qa.answering import asked_marks, asked_units, figure_units, mentions, new_numbers, trim, word_end
+from qa.answering import (
+    asked_marks,
+    asked_noun,
+    asked_units,
+    figure_units,
+    mentions,
+    new_numbers,
+    through_asked_noun,
+    trim,
+    word_end,
+)
 from qa.script import to_search, to_simplified
 
 
@@ -52,7 +62,7 @@ def test_trim_drops_marks_at_the_edges(text, span, expected):
         ("音德尔镇党委副书记是谁？", "郑亚辉", "000_8d1e42f9393d2f5c.txt"),  # person after a title
         ("阿拉善高新区的报道是哪天发布的？", "2022-04-12", "003_70f536fde6f55a41.txt"),  # header date (qa.byline)
         ("新城区这个镇举办的第一届清风文化节在哪个村？", "恼包村", "002_fd7ce142d4be01a4.txt"),  # place
-        ("宋家镇人居环境整治用的是什么工作法？", "1535", "004_85481d78a7325808.txt"),  # quoted term
+        ("宋家镇人居环境整治用的是什么工作法？", "“1535”工作法", "004_85481d78a7325808.txt"),  # the noun asked for
         ("伊金霍洛镇的政府工作报告是在哪次会议上作的？", "第四届人民代表大会第三次会议", "001_84905cf744b120d4.txt"),
     ],
 )
@@ -81,6 +91,22 @@ def test_a_span_that_stops_inside_a_word_ends_with_the_word(engine):
     assert word_end(text, village, village + 5, engine.segmenter) == village + 5  # already whole
     name = text.index("陈健")
     assert word_end(text, name, name + 2, engine.segmenter) == name + 2  # no guessed word 陈健作
+
+
+def test_an_answer_takes_in_the_noun_the_question_asks_for_when_it_follows(engine):
+    segmenter = engine.segmenter
+    assert asked_noun("要高标准规划什么乡村游项目？", segmenter) == "乡村游项目"
+    assert asked_noun("推行了哪一种工作法呢？", segmenter) == "工作法"
+    assert asked_noun("这种鱼以什么为食？", segmenter) == ""  # 为食 is no noun phrase
+    assert asked_noun("它因为什么而闻名？", segmenter) == ""
+    assert asked_noun("镇长是谁？", segmenter) == ""
+    text = "规划乌珠尔特色乡村游项目，推行“4567工作法”，建设“4567”。"
+    name = text.index("乌珠尔")
+    assert through_asked_noun(text, name + 3, "乡村游项目") == text.index("项目") + 2  # across 特色
+    figure = text.index("4567")
+    assert text[figure:through_asked_noun(text, figure + 4, "工作法")] == "4567工作法"
+    assert through_asked_noun(text, name + 3, "工作法") == name + 3  # too far, across a comma
+    assert engine.answer("音德尔镇要高标准规划什么乡村游项目？").text == "乌珠尔特色乡村游项目"
 
 
 def test_numbers_count_only_in_the_units_the_question_asks_in():
