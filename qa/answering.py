@@ -8,8 +8,8 @@ the calibrated threshold; otherwise the reader abstains and the closest passages
 that stops inside a word ends with the word (``word_end``), and takes in the noun the question asks for when that
 follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Three rules sit beside the reader, each
 measured to help on top of it (docs/architecture.md): passages of a document that never mentions a year or an
-ordinal (第二届) the question names are not read (``mentions``), a question asking for a quantity is answered only
-by a span holding a number it does not state, in the unit it asks for when it names one (``new_numbers``,
+ordinal (第二届) the question names are not read (``mentions``), a question asking for a quantity or a day is
+answered only by a span holding a number it does not state, in the unit it asks for when it names one (``new_numbers``,
 ``asked_units``), and questions about a document's header (author, date, source) are answered by ``qa.byline``.
 
 Example::

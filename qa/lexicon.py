@@ -69,15 +69,15 @@ FIELD_QUESTIONS = (
                              r"(?:报告|讲话)(?:日期|时间)")),
 )
 
-# Questions that ask for a quantity, a count or a year, and the numbers (digits or Chinese numerals) an answer to
-# one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 # jieba's tags of words that never start a name or a noun phrase: pronoun, preposition, conjunction, particle,
 # numeral, measure word, adverb, modal, interjection, locative.
 FUNCTION_FLAGS = ("r", "p", "c", "u", "m", "q", "d", "y", "e", "f")
 # The noun a question ends by asking for: "什么工作法？", "哪个乡村游项目？" (2–6 Chinese characters up to the end,
 # a mark or 呢).
 ASKED_NOUN = re.compile(r"(?:什么|哪一?[个种项家座条所类])([\u4e00-\u9fff]{2,6}?)(?:呢)?(?:[^\u4e00-\u9fff]|$)")
-QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?年|多大")
+# Questions that ask for a quantity, a count, a year or a day, and the numbers (digits or Chinese numerals) an answer
+# to one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
+QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多大")
 NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千万亿两]+")
 # The character after 多少/几 and any order of magnitude, with the noun after it ("多少名工作人员" → 名, 工作人员),
 # and the character after a figure in digits with 余/多 and orders of magnitude between ("38万余人次" → 人): where

@@ -141,6 +141,12 @@ def test_a_figure_in_another_unit_does_not_answer(engine):
     _check_offsets(engine, asked_in_mu)
 
 
+def test_a_question_asking_for_a_day_is_not_answered_without_a_number(engine):
+    venue_only = engine.answer("白河县第五届茶旅文化节哪天在宋家镇开幕？")  # the report names the place, not the day
+    assert not venue_only.found and venue_only.citations
+    assert engine.answer("音德尔镇党委扩大会议是哪天召开的？").text.startswith("2月15日")
+
+
 def test_a_quantity_question_is_not_answered_without_a_number(engine):
     # the report masks its area ("总面积*平方公里"): the reader's span there holds no number, so no answer
     result = engine.answer("新城区这个镇的总面积有多少平方公里？")
