@@ -8,7 +8,8 @@ the calibrated threshold; otherwise the reader abstains and the closest passages
 that stops inside a word ends with the word (``word_end``), and takes in the noun the question asks for when that
 follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Three rules sit beside the reader, each
 measured to help on top of it (docs/architecture.md): passages of a document that never mentions a year or an
-ordinal (第二届) the question names are not read (``mentions``), a question asking for a quantity or a day is
+ordinal (第二届) the question names are not read (``mentions``), nor is a span whose sentence names another year
+and not the asked one (``dated_otherwise``), a question asking for a quantity or a day is
 answered only by a span holding a number it does not state, in the unit it asks for when it names one (``new_numbers``,
 ``asked_units``), and questions about a document's header (author, date, source) are answered by ``qa.byline``.
 
@@ -157,8 +158,30 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     if QUANTITY_QUESTION.search(asked):
         units = asked_units(asked, engine.figure_units)
         spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)]
+    years = {mark[:4] for mark in asked_marks(asked) if YEAR.fullmatch(mark)}
+    if years:
+        spans = [span for span in spans if not dated_otherwise(passages[span.passage], span.start, span.end, years)]
     scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in spans]
     return max(scored, key=lambda pair: pair[0], default=None)
+
+
+def dated_otherwise(passage: str, start: int, end: int, years: Collection[str]) -> bool:
+    """Whether the sentence of ``passage`` holding ``[start, end)`` names none of ``years`` but another year outside
+    the span: "2021年度2个嘎查集体经营性收入突破50万元" answers nothing about 2022, while a span may name a year of its
+    own (the title 《关于表彰2021年度…的决定》 read out at a 2022 meeting).
+
+    >>> dated_otherwise("2021年度收入突破50万元。2022年新增3个。", 10, 14, {"2022"})
+    True
+    >>> dated_otherwise("2021年度收入突破50万元。2022年新增3个。", 22, 24, {"2022"})
+    False
+    >>> dated_otherwise("宣读了《关于表彰2021年度先进集体的决定》。", 3, 22, {"2022"})
+    False
+    """
+    sentences = [(a, b) for a, b in sentence_spans(passage) if a < end and start < b] or [(start, end)]
+    named = list(YEAR.finditer(passage, sentences[0][0], sentences[-1][1]))
+    if any(match.group(0)[:4] in years for match in named):
+        return False
+    return any(match.end() <= start or match.start() >= end for match in named)
 
 
 def new_numbers(text: str, question: str, units: Collection[str] = ()) -> list[str]:

@@ -15,6 +15,7 @@ from qa.answering import (
     asked_marks,
     asked_noun,
     asked_units,
+    dated_otherwise,
     figure_units,
     mentions,
     new_numbers,
@@ -171,6 +172,17 @@ def test_a_year_no_retrieved_report_mentions_is_not_answered(engine):
     assert not result.found and "2019年" in result.message
     assert result.citations
     assert engine.answer("伊金霍洛镇2022年全年总收入是多少？").found
+
+
+def test_a_span_whose_sentence_names_another_year_does_not_answer_for_the_asked_one(seed_documents):
+    search = seed_documents["003_70f536fde6f55a41.txt"].search  # "2021年度2个嘎查集体经营性收入突破50万元。"
+    start = search.index("50万元", search.index("2021年度2个嘎查"))
+    end = start + len("50万元")
+    assert dated_otherwise(search, start, end, {"2022"})
+    assert not dated_otherwise(search, start, end, {"2021"})
+    assert not dated_otherwise(search, start, end, {"2022", "2021"})
+    title = search.index("2021年度2个嘎查")
+    assert not dated_otherwise(search, title, end, {"2022"})  # a year inside the span is the span's own
 
 
 def test_an_ordinal_no_retrieved_report_mentions_is_not_answered(engine):
