@@ -6,12 +6,12 @@ question was asked in. Each passage's best span gets a confidence from its margi
 lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
 the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. A span
 that stops inside a word ends with the word (``word_end``), and takes in the noun the question asks for when that
-follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Three rules sit beside the reader, each
-measured to help on top of it (docs/architecture.md): passages of a document that never mentions a year or an
-ordinal (第二届) the question names are not read (``mentions``), nor is a span whose sentence names another year
-and not the asked one (``dated_otherwise``), a question asking for a quantity or a day is
-answered only by a span holding a number it does not state, in the unit it asks for when it names one (``new_numbers``,
-``asked_units``), and questions about a document's header (author, date, source) are answered by ``qa.byline``.
+follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Rules sit beside the reader, each measured to
+help on top of it (docs/architecture.md): passages of a document that never mentions a year or an ordinal (第二届)
+the question names are not read (``mentions``); a span whose sentence names another year and not the asked one is
+no answer (``dated_otherwise``); a question asking for a quantity or a day is answered only by a span holding a
+number it does not state, in the unit it asks for when it names one (``new_numbers``, ``asked_units``); questions
+about a document's header (author, date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -94,15 +94,19 @@ def span_answer(question: str, document: Document, start: int, end: int, citatio
     )
 
 
+def asked_years(question: str) -> list[str]:
+    """The years a question names ("2024年" → "2024")."""
+    return [match.group(0)[:4] for match in YEAR.finditer(to_search(question))]
+
+
 def asked_marks(question: str) -> list[str]:
     """The years and ordinals a question names, in search form ("2024年", "第二届").
 
     >>> asked_marks("伊金霍洛镇2022年度第四届人大第三次会议在哪召开？")
     ['2022年', '第四届', '第三次']
     """
-    search = to_search(question)
-    years = [match.group(0)[:4] + "年" for match in YEAR.finditer(search)]
-    return years + [match.group(0) for match in ORDINAL.finditer(search)]
+    ordinals = [match.group(0) for match in ORDINAL.finditer(to_search(question))]
+    return [f"{year}年" for year in asked_years(question)] + ordinals
 
 
 def mentions(document: Document, marks: list[str]) -> bool:
@@ -158,7 +162,7 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     if QUANTITY_QUESTION.search(asked):
         units = asked_units(asked, engine.figure_units)
         spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)]
-    years = {mark[:4] for mark in asked_marks(asked) if YEAR.fullmatch(mark)}
+    years = set(asked_years(asked))
     if years:
         spans = [span for span in spans if not dated_otherwise(passages[span.passage], span.start, span.end, years)]
     scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in spans]
