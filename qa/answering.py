@@ -28,6 +28,7 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from .chunking import sentence_spans
+from .conversation import named_places
 from .lexicon import (
     ASKED_NOUN,
     ASKED_UNIT,
@@ -41,6 +42,7 @@ from .lexicon import (
     NUMBER,
     NUMBER_WITH_UNIT,
     ORDINAL,
+    PLACE_SUFFIXES,
     QUANTITY_QUESTION,
     SENTENCE_ENDS,
     YEAR,
@@ -62,7 +64,7 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
         return Answer(question, False, message="请输入问题。")
     if not hits:
         return Answer(question, False, message="文档中没有找到相关内容。")
-    marks = asked_marks(question)
+    marks = question_marks(question, engine)
     mentioning = [hit for hit in hits if mentions(engine.documents[hit.source], marks)]
     if not mentioning:
         documents = [engine.documents[hit.source] for hit in hits]
@@ -109,8 +111,19 @@ def asked_marks(question: str) -> list[str]:
     return [f"{year}年" for year in asked_years(question)] + ordinals
 
 
+def question_marks(question: str, engine) -> list[str]:
+    """What a report must mention to answer the question (``mentions``): the years and ordinals it names
+    (``asked_marks``), and the places it names (``qa.conversation.named_places``) that some document of the corpus
+    mentions; a place no document mentions may be named otherwise there (呼和浩特市 as 首府), so it is left to
+    the reader. 宋家镇's report does not answer who 音德尔镇's party secretary is."""
+    documents = engine.documents.values()
+    places = [place for place in named_places(question, engine.segmenter)
+              if any(mentions(document, [place]) for document in documents)]
+    return asked_marks(question) + places
+
+
 def mentions(document: Document, marks: list[str]) -> bool:
-    """Whether the document mentions every one of ``marks`` (``asked_marks``): a year as a number of its own, not
+    """Whether the document mentions every one of ``marks`` (``question_marks``): a year as a number of its own, not
     inside a longer one; an ordinal in digits or Chinese numerals, with or without its 第 (第二届: 二届, 第2届). A
     question about a year or an ordinal a report never mentions is not answered from that report, whatever its
     passages say about other years or the 第一届."""
@@ -118,12 +131,19 @@ def mentions(document: Document, marks: list[str]) -> bool:
 
 
 def mark_pattern(mark: str) -> str:
-    """The regular expression ``mentions`` looks for a mark with."""
+    """The regular expression ``mentions`` looks for a mark with; a place by the last two characters of its name,
+    which stand for it however the text writes the rest (音德尔镇: 德尔; 阿拉善高新区: 高新)."""
     ordinal = ORDINAL.fullmatch(mark)
     if ordinal is None:
-        return rf"(?<!\d){mark[:4]}(?!\d)"
+        return rf"(?<!\d){mark[:4]}(?!\d)" if YEAR.fullmatch(mark) else re.escape(place_name(mark)[-2:])
     value = numeral_value(ordinal.group(1))
     return rf"(?<![0-9{CHINESE_DIGITS}十])(?:{value}|{chinese_numeral(value)}){ordinal.group(2)}"
+
+
+def place_name(place: str) -> str:
+    """A place without its administrative unit (``lexicon.PLACE_SUFFIXES``): 宋家镇 → 宋家, 绰勒社区 → 绰勒."""
+    unit = next((suffix for suffix in PLACE_SUFFIXES if place.endswith(suffix) and len(place) > len(suffix)), "")
+    return place[: len(place) - len(unit)]
 
 
 def numeral_value(numeral: str) -> int:

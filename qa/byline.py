@@ -15,7 +15,7 @@ docs/architecture.md.
 
 from __future__ import annotations
 
-from .answering import span_answer, supports
+from .answering import mentions, question_marks, span_answer, supports
 from .lexicon import DOCUMENT_WORDS, FIELD_QUESTIONS
 from .script import to_search
 from .types import Answer, Document, Hit
@@ -59,6 +59,8 @@ def byline_answer(question: str, hits: list[Hit], engine) -> Answer | None:
     weight of its subject's key words is found in the document's title and top passage (``qa.answering.supports``;
     a question whose only subject is "这篇" names none). ``score`` is that share."""
     field = asked_field(question)
+    marks = question_marks(question, engine) if field else []
+    hits = [hit for hit in hits if mentions(engine.documents[hit.source], marks)]
     if field is None or not hits:
         return None
     hit = hits[0]

@@ -159,6 +159,16 @@ def _read(text: str, segmenter: Segmenter, titles: Mapping[str, str]) -> _Readin
     )
 
 
+def named_places(question: str, segmenter: Segmenter) -> list[str]:
+    """The places a question names, in search form (``_places``: learned names and names of a place's shape).
+
+    >>> named_places("宋家鎮雙喜村黨支部書記是誰？", Segmenter(["宋家镇"]))
+    ['宋家镇', '双喜村']
+    """
+    reading = _read(question, segmenter, {})
+    return [reading.search[start:end] for start, end in reading.places]
+
+
 def _places(search: str, words: list[tuple[int, int, str]], names: set[str]) -> list[tuple[int, int]]:
     """Place names: learned names, and names of a place's shape whose suffix ends a jieba word (so not
     the 村 of 村歌 or the 市 of 市场)."""

@@ -19,6 +19,7 @@ from qa.answering import (
     figure_units,
     mentions,
     new_numbers,
+    question_marks,
     through_asked_noun,
     trim,
     word_end,
@@ -192,6 +193,21 @@ def test_an_ordinal_no_retrieved_report_mentions_is_not_answered(engine):
     other_session = engine.answer("在伊金霍洛镇第五届人大第三次会议上作政府工作报告的是谁？")  # it was the 第四届
     assert not other_session.found and "第五届" in other_session.message and "第三次" not in other_session.message
     assert "苏利军" in engine.answer("在伊金霍洛镇第四届人大第三次会议上作政府工作报告的是谁？").text
+
+
+def test_a_place_counts_like_a_year_when_the_corpus_knows_it(engine, seed_documents):
+    assert question_marks("宋家鎮2022年黨委書記是誰？", engine) == ["2022年", "宋家镇"]
+    assert question_marks("北京市朝阳区的党委书记是谁？", engine) == []  # no report mentions them: left to the reader
+    assert mentions(seed_documents["004_85481d78a7325808.txt"], ["宋家镇"])
+    assert not mentions(seed_documents["000_8d1e42f9393d2f5c.txt"], ["宋家镇"])
+    assert mentions(seed_documents["003_70f536fde6f55a41.txt"], ["内蒙古阿拉善高新区"])  # by its name's end: 高新
+
+
+def test_a_place_no_retrieved_report_mentions_is_not_answered_from_another_place(engine):
+    # 音德尔镇's report names its party secretary; 宋家镇's names none, so the answer is no other town's secretary
+    result = engine.answer("宋家镇党委书记是谁？")
+    assert not result.found or "宋家" in engine.documents[result.source].search
+    assert "陈健" in engine.answer("音德尔镇党委书记是谁？").text
 
 
 def test_traditional_question_gets_traditional_answer(engine):

@@ -10,7 +10,7 @@ import json
 import pytest
 from conftest import DATA
 
-from qa.conversation import Turn, Understood, understand
+from qa.conversation import Turn, Understood, named_places, understand
 from qa.evaluation import contains_answer
 from qa.script import to_search
 from qa.terms import Segmenter, learn_place_names
@@ -235,3 +235,10 @@ def test_the_dialogues_are_answered_end_to_end(engine, dialogues):
             history.append(Turn(turn["question"], answer.source if answer.found else None))
     # the floor is what the shipped reader with qa.byline measured (63/66 = 0.95; issue 10's target is 0.9)
     assert right / total >= 63 / 66, f"{right}/{total}"
+
+
+def test_named_places_are_the_places_a_question_names(segmenter):
+    assert named_places("宋家鎮雙喜村黨支部書記是誰？", segmenter) == ["宋家镇", "双喜村"]
+    assert named_places("阿拉善高新区两个嘎查的收入是多少？", segmenter) == ["阿拉善高新区"]
+    assert named_places("全镇有几个嘎查村？", segmenter) == []  # units, no name
+    assert named_places("该镇的市场主体有多少家？", segmenter) == []  # a pointer and the 市 of 市场
