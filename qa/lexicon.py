@@ -63,10 +63,10 @@ FIELD_QUESTIONS = (
     ("editor", re.compile(r"责任编辑|责编|(?:编辑|审核|校对|审校)(?:人|者)?(?:是谁|为谁)|谁(?:编辑|审核|校对|审校)")),
     ("date", re.compile(r"(?:哪天|哪一天|何时|什么时候|什么时间|几月几日|日期|时间).{0,4}(?:发布|发表|刊登|刊发)|"
                         r"(?:发布|发表|刊登|刊发)(?:于|在)?(?:哪天|哪一天|何时|什么时候|日期|时间)")),
-    # the day a report or speech was delivered: its verb ends the question ("…是哪一天作的？"), and is not the
-    # 作 of 工作 ("哪天开展集中清扫工作？" asks about content)
-    ("delivered", re.compile(r"(?:哪天|哪一天|何时|什么时候|几月几日).{0,8}(?:(?<!工)作|做|讲|召开|举行)的?[？?]?$|"
-                             r"(?:报告|讲话)(?:日期|时间)")),
+    # the day a report or speech was delivered: its verb ends the question ("…是哪一天作的？", "…哪天作的报告？"), and
+    # is not the 作 of 工作 ("哪天开展集中清扫工作？" asks about content)
+    ("delivered", re.compile(r"(?:哪天|哪一天|何时|什么时候|几月几日).{0,8}(?:(?<!工)作|做|讲|召开|举行)的?"
+                             r"(?:报告|讲话)?\s*[？?]?$|(?:报告|讲话)(?:日期|时间)")),
 )
 
 # jieba's tags of words that never start a name or a noun phrase: pronoun, preposition, conjunction, particle,

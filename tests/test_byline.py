@@ -20,6 +20,7 @@ from qa.script import to_simplified
         ("那篇报道发布于什么时候？", "date"),
         ("伊金霍洛镇的政府工作报告是哪一天作的？", "delivered"),
         ("这篇讲话是什么时候讲的？", "delivered"),
+        ("伊金霍洛镇政府工作报告是在哪天作的报告？", "delivered"),
         ("那篇政府工作报告的报告日期是哪天？", "delivered"),
         ("报告中提到哪一天开展集中清扫工作？", None),  # 工作 is no delivery: content
         ("宋家镇那篇文章的责任编辑是谁？", "editor"),
