@@ -56,7 +56,7 @@ RARE_WORD_FREQ = 500
 
 # Questions about a document itself, not its content ("这篇报道的作者是谁？"): words naming the document, and the
 # words that ask for each header field (``Document.metadata``; "person" is its author, else its speaker).
-DOCUMENT_WORDS = re.compile(r"文章|报道|稿件|本文|这篇|那篇|该文|一文|新闻|通讯|报告|讲话")
+DOCUMENT_WORDS = re.compile(r"文章|报道|稿件|本文|该文|一文|新闻|通讯|报告|讲话|(?:这|那|该|此)一?[篇份]")
 FIELD_QUESTIONS = (
     ("person", re.compile(r"作者|谁写|撰稿|撰写|写的|记者|报告人|讲话人|谁作|谁做|谁讲|谁代表")),
     ("source", re.compile(r"来源|出自|哪个网站|哪家媒体|发布机构|哪个单位发布")),

@@ -21,6 +21,7 @@ from qa.script import to_simplified
         ("伊金霍洛镇的政府工作报告是哪一天作的？", "delivered"),
         ("这篇讲话是什么时候讲的？", "delivered"),
         ("伊金霍洛镇政府工作报告是在哪天作的报告？", "delivered"),
+        ("伊金霍洛镇这份政府工作报告是哪天在大会上作的？", "delivered"),
         ("那篇政府工作报告的报告日期是哪天？", "delivered"),
         ("报告中提到哪一天开展集中清扫工作？", None),  # 工作 is no delivery: content
         ("宋家镇那篇文章的责任编辑是谁？", "editor"),
@@ -38,6 +39,7 @@ def test_asked_field(question, field):
 def test_the_subject_is_what_names_the_document():
     assert subject_of("宋家镇那篇报道是谁写的？").startswith("宋家镇")
     assert "报道" not in subject_of("宋家镇那篇报道是谁写的？") and "写的" not in subject_of("宋家镇那篇报道是谁写的？")
+    assert "这份" not in subject_of("伊金霍洛镇这份政府工作报告是哪天在大会上作的？")  # a pointer names nothing
 
 
 def test_field_span_points_at_the_header_value(seed_documents):
