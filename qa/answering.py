@@ -7,11 +7,12 @@ lexical support of its passage (``supports``); the most confident span is the an
 the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. A span
 that stops inside a word ends with the word (``word_end``), and takes in the noun the question asks for when that
 follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Rules sit beside the reader, each measured to
-help on top of it (docs/architecture.md): passages of a document that never mentions a year or an ordinal (第二届)
-the question names are not read (``mentions``); a span whose sentence names another year and not the asked one is
-no answer (``dated_otherwise``); a question asking for a quantity or a day is answered only by a span holding a
-number it does not state, in the unit it asks for when it names one (``new_numbers``, ``asked_units``); questions
-about a document's header (author, date, source) are answered by ``qa.byline``.
+help on top of it (docs/architecture.md): passages of a document that never mentions a year, an ordinal (第二届) or
+a place the corpus knows that the question names are not read (``question_marks``, ``mentions``); a span whose
+sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
+quantity or a day is answered only by a span holding a number it does not state, in the unit it asks for when it
+names one (``new_numbers``, ``asked_units``); questions about a document's header (author, date, source) are
+answered by ``qa.byline``.
 
 Example::
 
@@ -115,7 +116,7 @@ def question_marks(question: str, engine) -> list[str]:
     """What a report must mention to answer the question (``mentions``): the years and ordinals it names
     (``asked_marks``), and the places it names (``qa.conversation.named_places``) that some document of the corpus
     mentions; a place no document mentions may be named otherwise there (呼和浩特市 as 首府), so it is left to
-    the reader. 宋家镇's report does not answer who 音德尔镇's party secretary is."""
+    the reader. 音德尔镇's report does not answer who 宋家镇's party secretary is."""
     documents = engine.documents.values()
     places = [place for place in named_places(question, engine.segmenter)
               if any(mentions(document, [place]) for document in documents)]
@@ -124,9 +125,9 @@ def question_marks(question: str, engine) -> list[str]:
 
 def mentions(document: Document, marks: list[str]) -> bool:
     """Whether the document mentions every one of ``marks`` (``question_marks``): a year as a number of its own, not
-    inside a longer one; an ordinal in digits or Chinese numerals, with or without its 第 (第二届: 二届, 第2届). A
-    question about a year or an ordinal a report never mentions is not answered from that report, whatever its
-    passages say about other years or the 第一届."""
+    inside a longer one; an ordinal in digits or Chinese numerals, with or without its 第 (第二届: 二届, 第2届); a place
+    by its name (``mark_pattern``). A question about a year, an ordinal or a place a report never mentions is not
+    answered from that report, whatever its passages say about other years, the 第一届 or another town."""
     return all(re.search(mark_pattern(mark), document.search) for mark in marks)
 
 

@@ -54,7 +54,8 @@ def subject_of(question: str) -> str:
 
 
 def byline_answer(question: str, hits: list[Hit], engine) -> Answer | None:
-    """The asked header field of the top hit's document, or None when the question asks for none, the
+    """The asked header field of the top hit's document among those that mention the years, ordinals and places
+    the question names (``qa.answering.question_marks``), or None when the question asks for none, the
     document has none, or the question does not name that document: under ``settings.byline_support`` of the
     weight of its subject's key words is found in the document's title and top passage (``qa.answering.supports``;
     a question whose only subject is "这篇" names none). ``score`` is that share."""
