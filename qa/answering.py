@@ -8,7 +8,8 @@ the calibrated threshold; otherwise the reader abstains and the closest passages
 that stops inside a word ends with the word (``word_end``), and takes in the noun the question asks for when that
 follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Rules sit beside the reader, each measured to
 help on top of it (docs/architecture.md): passages of a document that never mentions a year, an ordinal (第二届) or
-a place the corpus knows that the question names are not read (``question_marks``, ``mentions``); a span whose
+a place the corpus knows that the question names are not read (``question_marks``, ``mentions``), nor a passage
+that does not name the most specific place when the report's title does not (``about_place``); a span whose
 sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
 quantity or a day is answered only by a span holding a number it does not state, in the unit it asks for when it
 names one (``new_numbers``, ``asked_units``); questions about a document's header (author, date, source) are
@@ -65,15 +66,18 @@ def read_answer(question: str, hits: list[Hit], engine) -> Answer:
         return Answer(question, False, message="请输入问题。")
     if not hits:
         return Answer(question, False, message="文档中没有找到相关内容。")
-    marks = question_marks(question, engine)
+    places = known_places(question, engine)
+    marks = asked_marks(question) + places
     mentioning = [hit for hit in hits if mentions(engine.documents[hit.source], marks)]
     if not mentioning:
         documents = [engine.documents[hit.source] for hit in hits]
         unmentioned = [mark for mark in marks if not any(mentions(document, [mark]) for document in documents)]
         return Answer(question, False, citations=hits,
                       message=f"相关文档中没有提到{'、'.join(unmentioned or marks)}。以下是最相关的段落。")
+    if places:
+        mentioning = [hit for hit in mentioning if about_place(engine.documents[hit.source], hit, places[-1])]
     reader = engine.reader
-    found = most_confident(reader, engine, question, mentioning)
+    found = most_confident(reader, engine, question, mentioning) if mentioning else None
     if found is None:
         return Answer(question, False, citations=hits, message="文档中没有找到这个问题的答案。以下是最相关的段落。")
     confidence, best = round(found[0], 4), found[1]
@@ -114,13 +118,26 @@ def asked_marks(question: str) -> list[str]:
 
 def question_marks(question: str, engine) -> list[str]:
     """What a report must mention to answer the question (``mentions``): the years and ordinals it names
-    (``asked_marks``), and the places it names (``qa.conversation.named_places``) that some document of the corpus
-    mentions; a place no document mentions may be named otherwise there (呼和浩特市 as 首府), so it is left to
-    the reader. 音德尔镇's report does not answer who 宋家镇's party secretary is."""
+    (``asked_marks``) and the places the corpus knows (``known_places``). 音德尔镇's report does not answer who
+    宋家镇's party secretary is."""
+    return asked_marks(question) + known_places(question, engine)
+
+
+def known_places(question: str, engine) -> list[str]:
+    """The places a question names (``qa.conversation.named_places``, from the largest to the most specific, as
+    Chinese names them: 音德尔镇长发村) that some document of the corpus mentions; a place no document mentions may
+    be named otherwise there (呼和浩特市 as 首府), so it is left to the reader."""
     documents = engine.documents.values()
-    places = [place for place in named_places(question, engine.segmenter)
-              if any(mentions(document, [place]) for document in documents)]
-    return asked_marks(question) + places
+    return [place for place in named_places(question, engine.segmenter)
+            if any(mentions(document, [place]) for document in documents)]
+
+
+def about_place(document: Document, hit: Hit, place: str) -> bool:
+    """Whether the passage of ``hit`` can answer about ``place``: the report's title names it (its own town), or
+    the passage does. A village a report mentions somewhere is the subject of the passages that name it, not of
+    the whole report: 长发村's 第一书记 is not the 第一书记 of another passage."""
+    pattern = mark_pattern(place)
+    return bool(re.search(pattern, document.search_title) or re.search(pattern, document.search[hit.start:hit.end]))
 
 
 def mentions(document: Document, marks: list[str]) -> bool:

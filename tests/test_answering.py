@@ -12,11 +12,13 @@ from conftest import DATA
 
 import qa.answering
 from qa.answering import (
+    about_place,
     asked_marks,
     asked_noun,
     asked_units,
     dated_otherwise,
     figure_units,
+    known_places,
     mentions,
     new_numbers,
     question_marks,
@@ -201,6 +203,18 @@ def test_a_place_counts_like_a_year_when_the_corpus_knows_it(engine, seed_docume
     assert mentions(seed_documents["004_85481d78a7325808.txt"], ["宋家镇"])
     assert not mentions(seed_documents["000_8d1e42f9393d2f5c.txt"], ["宋家镇"])
     assert mentions(seed_documents["003_70f536fde6f55a41.txt"], ["内蒙古阿拉善高新区"])  # by its name's end: 高新
+
+
+def test_a_village_is_answered_from_the_passages_that_name_it(engine):
+    assert known_places("音德尔镇长发村的第一书记是谁？", engine) == ["音德尔镇", "长发村"]  # largest first
+    report = engine.documents["000_8d1e42f9393d2f5c.txt"]  # 音德尔镇's: its title names the town, not the village
+    passages = [hit for hit in engine.retrieve("音德尔镇长发村获评什么称号？", 8) if hit.source == report.source]
+    assert all(about_place(report, hit, "音德尔镇") for hit in passages)
+    naming = [hit for hit in passages if about_place(report, hit, "长发村")]
+    assert naming and len(naming) < len(passages)
+    assert all("长发村" in report.search[hit.start:hit.end] for hit in naming)
+    result = engine.answer("长发村的第一书记叫什么名字？")  # the report names no 第一书记 of 长发村
+    assert not result.found or "长发村" in engine.documents[result.source].search[result.start - 200:result.end + 200]
 
 
 def test_a_place_no_retrieved_report_mentions_is_not_answered_from_another_place(engine):
