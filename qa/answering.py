@@ -46,6 +46,7 @@ from .lexicon import (
     ORDINAL,
     PLACE_SUFFIXES,
     QUANTITY_QUESTION,
+    ROLE_HOLDER_QUESTION,
     SENTENCE_ENDS,
     YEAR,
 )
@@ -197,6 +198,8 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     titled = [passage + document.search_title for passage, document in zip(passages, documents, strict=True)]
     shares = supports(engine, asked, titled)
     spans = reader.read(asked, passages)
+    if ROLE_HOLDER_QUESTION.search(asked):
+        spans = [span for span in spans if names_person(passages[span.passage][span.start:span.end], engine.segmenter)]
     if QUANTITY_QUESTION.search(asked):
         units = asked_units(asked, engine.figure_units)
         spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)]
@@ -205,6 +208,20 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
         spans = [span for span in spans if not dated_otherwise(passages[span.passage], span.start, span.end, years)]
     scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in spans]
     return max(scored, key=lambda pair: pair[0], default=None)
+
+
+def names_person(text: str, segmenter: Segmenter) -> bool:
+    """Whether ``text`` (search form) names a person: outside the places it names (``named_places``: jieba tags
+    阿拉 of 阿拉坦花嘎查 as a name), a word jieba tags as a person's name (nr, nrfg, nrt) or a word in Latin letters
+    (a name it cannot tag). What answers who holds a post (``lexicon.ROLE_HOLDER_QUESTION``).
+
+    >>> segmenter = Segmenter()
+    >>> [names_person(text, segmenter) for text in ("镇党委副书记郑亚辉", "镇党委书记与镇纪委书记", "阿拉坦花嘎查")]
+    [True, False, False]
+    """
+    for place in named_places(text, segmenter):
+        text = text.replace(place, " ")
+    return any(flag.startswith("nr") or flag == "eng" for _, flag in segmenter.tagged(text))
 
 
 def dated_otherwise(passage: str, start: int, end: int, years: Collection[str]) -> bool:

@@ -75,6 +75,9 @@ FUNCTION_FLAGS = ("r", "p", "c", "u", "m", "q", "d", "y", "e", "f")
 # The noun a question ends by asking for: "什么工作法？", "哪个乡村游项目？" (2–6 Chinese characters up to the end,
 # a mark or 呢).
 ASKED_NOUN = re.compile(r"(?:什么|哪一?[个种项家座条所类])([\u4e00-\u9fff]{2,6}?)呢?(?:[^\u4e00-\u9fff]|$)")
+# Questions that ask who holds a post (…书记是谁？, 镇长叫什么名字？, 社长是谁？): a person answers them, not a phrase.
+ROLE_HOLDER_QUESTION = re.compile(r"(?:书记|[^\W\d_]长|主任|主席|委员|经理|负责人|主持人|领导)"
+                                  r"(?:是|叫|为)?(?:谁|什么名字|哪位)")
 # Questions that ask for a quantity, a count, a year or a day, and the numbers (digits or Chinese numerals) an answer
 # to one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多大")

@@ -20,12 +20,14 @@ from qa.answering import (
     figure_units,
     known_places,
     mentions,
+    names_person,
     new_numbers,
     question_marks,
     through_asked_noun,
     trim,
     word_end,
 )
+from qa.lexicon import ROLE_HOLDER_QUESTION
 from qa.script import to_search, to_simplified
 
 
@@ -149,6 +151,26 @@ def test_a_question_asking_for_a_day_is_not_answered_without_a_number(engine):
     venue_only = engine.answer("白河县第五届茶旅文化节哪天在宋家镇开幕？")  # the report names the place, not the day
     assert not venue_only.found and venue_only.citations
     assert engine.answer("音德尔镇党委扩大会议是哪天召开的？").text.startswith("2月15日")
+
+
+@pytest.mark.parametrize(("question", "asks_for_a_holder"), [
+    ("新城区这个镇的党委书记是谁？", True),
+    ("音德尔镇的镇长叫什么名字？", True),
+    ("公司目前的社长是谁？", True),
+    ("这篇报道的作者是谁？", False),  # a header field (qa.byline)
+    ("谁拥有最高元首的选举权？", False),  # not a post's holder: 世袭统治者 answers it
+])
+def test_role_holder_questions(question, asks_for_a_holder):
+    assert bool(ROLE_HOLDER_QUESTION.search(question)) is asks_for_a_holder
+
+
+def test_who_holds_a_post_is_answered_by_a_person_or_not_at_all(engine):
+    assert names_person("镇党委副书记郑亚辉", engine.segmenter) and names_person("Kampon Tansacha", engine.segmenter)
+    assert not names_person("多元联动提治理", engine.segmenter)
+    assert not names_person("阿拉坦花嘎查", engine.segmenter)  # jieba tags 阿拉 as a name; it is a village
+    result = engine.answer("阿拉善高新区的党工委书记叫什么名字？")  # the report names none
+    assert not result.found or names_person(to_search(result.text), engine.segmenter)
+    assert "陈健" in engine.answer("音德尔镇党委书记是谁？").text
 
 
 def test_a_quantity_question_is_not_answered_without_a_number(engine):
