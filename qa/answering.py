@@ -12,8 +12,9 @@ a place the corpus knows that the question names are not read (``question_marks`
 that does not name the most specific place when the report's title does not (``about_place``); a span whose
 sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
 quantity or a day is answered only by a span holding a number it does not state, in the unit it asks for when it
-names one (``new_numbers``, ``asked_units``); questions about a document's header (author, date, source) are
-answered by ``qa.byline``.
+names one (``new_numbers``, ``asked_units``); a question asking who holds a post only by a span that names a
+person (``names_person``); questions about a document's header (author, date, source) are answered by
+``qa.byline``.
 
 Example::
 
