@@ -13,8 +13,8 @@ that does not name the most specific place when the report's title does not (``a
 sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
 quantity or a day is answered only by a span holding a number it does not state, in the unit it asks for when it
 names one (``new_numbers``, ``asked_units``); a question asking who holds a post only by a span that names a
-person (``names_person``); questions about a document's header (author, date, source) are answered by
-``qa.byline``.
+person under that post, if any (``holds_asked_post``); questions about a document's header (author, date, source)
+are answered by ``qa.byline``.
 
 Example::
 
@@ -46,6 +46,7 @@ from .lexicon import (
     NUMBER_WITH_UNIT,
     ORDINAL,
     PLACE_SUFFIXES,
+    POST_TITLE,
     QUANTITY_QUESTION,
     ROLE_HOLDER_QUESTION,
     SENTENCE_ENDS,
@@ -200,7 +201,8 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     shares = supports(engine, asked, titled)
     spans = reader.read(asked, passages)
     if ROLE_HOLDER_QUESTION.search(asked):
-        spans = [span for span in spans if names_person(passages[span.passage][span.start:span.end], engine.segmenter)]
+        spans = [span for span in spans if holds_asked_post(passages[span.passage], span.start, span.end, asked,
+                                                            engine.segmenter)]
     if QUANTITY_QUESTION.search(asked):
         units = asked_units(asked, engine.figure_units)
         spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)]
@@ -211,10 +213,33 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     return max(scored, key=lambda pair: pair[0], default=None)
 
 
+def holds_asked_post(passage: str, start: int, end: int, question: str, segmenter: Segmenter) -> bool:
+    """Whether ``passage[start:end]`` can answer who holds the post ``question`` asks about: it names a person
+    (``names_person``), and the post written right before it, if any, is one the question names (``post_before``):
+    镇党委书记陈健 does not answer who the 镇长 is, nor 镇党委副书记郑亚辉 who the 党委书记 is.
+
+    >>> text = "镇党委副书记、政府镇长焦健主持，镇党委书记陈健讲话"
+    >>> [holds_asked_post(text, 11, 13, q, Segmenter()) for q in ("镇长是谁？", "党委书记是谁？")]
+    [True, False]
+    """
+    post = post_before(passage, start, segmenter)
+    return names_person(passage[start:end], segmenter) and (not post or post in question)
+
+
+def post_before(passage: str, start: int, segmenter: Segmenter, context: int = 12) -> str:
+    """The post named right before ``passage[start:]`` (``lexicon.POST_TITLE``; 镇党委副书记郑亚辉 → 副书记), or "":
+    the jieba word ending there, with a lone character before it joined (副 + 书记)."""
+    words = segmenter.words(passage[max(0, start - context):start])
+    post = words[-1] if words else ""
+    if len(words) > 1 and len(words[-2]) == 1 and HAN_RUN.fullmatch(words[-2]):
+        post = words[-2] + post
+    return post if POST_TITLE.search(post) else ""
+
+
 def names_person(text: str, segmenter: Segmenter) -> bool:
     """Whether ``text`` (search form) names a person: outside the places it names (``named_places``: jieba tags
     阿拉 of 阿拉坦花嘎查 as a name), a word jieba tags as a person's name (nr, nrfg, nrt) or a word in Latin letters
-    (a name it cannot tag). What answers who holds a post (``lexicon.ROLE_HOLDER_QUESTION``).
+    (a name it cannot tag).
 
     >>> segmenter = Segmenter()
     >>> [names_person(text, segmenter) for text in ("镇党委副书记郑亚辉", "镇党委书记与镇纪委书记", "阿拉坦花嘎查")]

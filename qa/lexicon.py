@@ -76,8 +76,9 @@ FUNCTION_FLAGS = ("r", "p", "c", "u", "m", "q", "d", "y", "e", "f")
 # a mark or 呢).
 ASKED_NOUN = re.compile(r"(?:什么|哪一?[个种项家座条所类])([\u4e00-\u9fff]{2,6}?)呢?(?:[^\u4e00-\u9fff]|$)")
 # Questions that ask who holds a post (…书记是谁？, 镇长叫什么名字？, 社长是谁？): a person answers them, not a phrase.
-ROLE_HOLDER_QUESTION = re.compile(r"(?:书记|[^\W\d_]长|主任|主席|委员|经理|负责人|主持人|领导)"
-                                  r"(?:是|叫|为)?(?:谁|什么名字|哪位)")
+_POST = r"(?:书记|[^\W\d_]长|主任|主席|委员|经理|负责人|主持人|领导)"
+ROLE_HOLDER_QUESTION = re.compile(_POST + r"(?:是|叫|为)?(?:谁|什么名字|哪位)")
+POST_TITLE = re.compile(_POST + "$")  # a word that names a post: 镇长, 副书记
 # Questions that ask for a quantity, a count, a year or a day, and the numbers (digits or Chinese numerals) an answer
 # to one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多大")

@@ -171,6 +171,7 @@ def test_who_holds_a_post_is_answered_by_a_person_or_not_at_all(engine):
     result = engine.answer("阿拉善高新区的党工委书记叫什么名字？")  # the report names none
     assert not result.found or names_person(to_search(result.text), engine.segmenter)
     assert "陈健" in engine.answer("音德尔镇党委书记是谁？").text
+    assert "陈健" not in engine.answer("音德尔镇的镇长是谁？").text  # 陈健 is written under 镇党委书记, not 镇长
 
 
 def test_a_quantity_question_is_not_answered_without_a_number(engine):
