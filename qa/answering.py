@@ -214,16 +214,18 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
 
 
 def holds_asked_post(passage: str, start: int, end: int, question: str, segmenter: Segmenter) -> bool:
-    """Whether ``passage[start:end]`` can answer who holds the post ``question`` asks about: it names a person
-    (``names_person``), and the post written right before it, if any, is one the question names (``post_before``):
-    镇党委书记陈健 does not answer who the 镇长 is, nor 镇党委副书记郑亚辉 who the 党委书记 is.
+    """Whether ``passage[start:end]`` can answer who holds the post ``question`` asks about: within one clause it
+    names a person (``names_person``; a sentence that mentions 大青山 names none), and the post written right before
+    it, if any, is one the question names (``post_before``): 镇党委书记陈健 does not answer who the 镇长 is, nor
+    镇党委副书记郑亚辉 who the 党委书记 is.
 
     >>> text = "镇党委副书记、政府镇长焦健主持，镇党委书记陈健讲话"
     >>> [holds_asked_post(text, 11, 13, q, Segmenter()) for q in ("镇长是谁？", "党委书记是谁？")]
     [True, False]
     """
-    post = post_before(passage, start, segmenter)
-    return names_person(passage[start:end], segmenter) and (not post or post in question)
+    text, post = passage[start:end], post_before(passage, start, segmenter)
+    one_clause = not any(mark in text for mark in SENTENCE_ENDS + "，,")
+    return one_clause and names_person(text, segmenter) and (not post or post in question)
 
 
 def post_before(passage: str, start: int, segmenter: Segmenter, context: int = 12) -> str:
