@@ -130,9 +130,7 @@ def known_places(question: str, engine) -> list[str]:
     """The places a question names (``qa.conversation.named_places``, from the largest to the most specific, as
     Chinese names them: 音德尔镇长发村) that some document of the corpus mentions; a place no document mentions may
     be named otherwise there (呼和浩特市 as 首府), so it is left to the reader."""
-    documents = engine.documents.values()
-    return [place for place in named_places(question, engine.segmenter)
-            if any(mentions(document, [place]) for document in documents)]
+    return [place for place in named_places(question, engine.segmenter) if engine.mentioned(place)]
 
 
 def about_place(document: Document, hit: Hit, place: str) -> bool:

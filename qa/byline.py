@@ -60,9 +60,11 @@ def byline_answer(question: str, hits: list[Hit], engine) -> Answer | None:
     weight of its subject's key words is found in the document's title and top passage (``qa.answering.supports``;
     a question whose only subject is "这篇" names none). ``score`` is that share."""
     field = asked_field(question)
-    marks = question_marks(question, engine) if field else []
+    if field is None:
+        return None
+    marks = question_marks(question, engine)
     hits = [hit for hit in hits if mentions(engine.documents[hit.source], marks)]
-    if field is None or not hits:
+    if not hits:
         return None
     hit = hits[0]
     document = engine.documents[hit.source]

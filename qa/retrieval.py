@@ -64,6 +64,7 @@ class Engine:
         self._embedder = embedder
         self._reader = None
         self._lock = threading.Lock()
+        self._mentioned: dict[str, bool] = {}
 
     @property
     def documents(self):
@@ -75,6 +76,15 @@ class Engine:
         from .answering import figure_units
 
         return figure_units((document.search for document in self.documents.values()), self.settings.unit_share)
+
+    def mentioned(self, mark: str) -> bool:
+        """Whether some document mentions ``mark`` (``qa.answering.mentions``), remembered per mark: a place no
+        document names is otherwise looked for in every document at every question."""
+        if mark not in self._mentioned:
+            from .answering import mentions
+
+            self._mentioned[mark] = any(mentions(document, [mark]) for document in self.documents.values())
+        return self._mentioned[mark]
 
     @property
     def embedder(self):
