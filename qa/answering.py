@@ -1,20 +1,20 @@
 """Extractive answers: the trained span reader (``qa.reader``) marks the answer in the top fused passages.
 
-The reader reads each passage in its search form (simplified script, same length as the text), so an offset
-it returns is an offset into ``Document.text``; the answer is that slice of the source, shown in the script the
-question was asked in. Each passage's best span gets a confidence from its margin over no-answer and the
-lexical support of its passage (``supports``); the most confident span is the answer when its confidence beats
-the calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. A span
-that stops inside a word ends with the word (``word_end``), and takes in the noun the question asks for when that
-follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Rules sit beside the reader, each measured to
-help on top of it (docs/architecture.md): passages of a document that never mentions a year, an ordinal (第二届) or
-a place the corpus knows that the question names are not read (``question_marks``, ``mentions``), nor a passage
-that does not name the most specific place when the report's title does not (``about_place``); a span whose
-sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
+The reader reads each passage in its search form (simplified script, same length as the text), so an offset it
+returns is an offset into ``Document.text``; the answer is that slice of the source, shown in the script the
+question was asked in. Each passage's best span gets a confidence from its margin over no-answer and the lexical
+support of its passage (``supports``); the most confident span is the answer when its confidence beats the
+calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. A span that
+stops inside a word or an administrative unit (嘎查) ends with it (``word_end``), and takes in the noun the question
+asks for when that follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Rules sit beside the reader,
+each measured to help on top of it (docs/architecture.md): passages of a document that never mentions a year, an
+ordinal (第二届) or a place the corpus knows that the question names are not read (``question_marks``, ``mentions``),
+nor a passage that does not name the most specific place when the report's title does not (``about_place``); a span
+whose sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
 quantity or a day is answered only by a span holding a number it does not state, in the unit it asks for when it
-names one (``new_numbers``, ``asked_units``); a question asking who holds a post only by a span that names a
-person under that post, if any (``holds_asked_post``); questions about a document's header (author, date, source)
-are answered by ``qa.byline``.
+names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number); a lone verb answers nothing
+(``is_bare_verb``); a question asking who holds a post only by a span that names a person under that post, if any
+(``holds_asked_post``); questions about a document's header (author, date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -42,6 +42,7 @@ from .lexicon import (
     FUNCTION_FLAGS,
     GENERAL_CLASSIFIER,
     HAN_RUN,
+    LIST_MARKER,
     NUMBER,
     NUMBER_WITH_UNIT,
     ORDINAL,
@@ -197,7 +198,8 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     passages = [document.search[hit.start:hit.end] for document, hit in zip(documents, hits, strict=True)]
     titled = [passage + document.search_title for passage, document in zip(passages, documents, strict=True)]
     shares = supports(engine, asked, titled)
-    spans = reader.read(asked, passages)
+    spans = [span for span in reader.read(asked, passages)
+             if not is_bare_verb(passages[span.passage][span.start:span.end], engine.segmenter)]
     if ROLE_HOLDER_QUESTION.search(asked):
         spans = [span for span in spans if holds_asked_post(passages[span.passage], span.start, span.end, asked,
                                                             engine.segmenter)]
@@ -209,6 +211,18 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
         spans = [span for span in spans if not dated_otherwise(passages[span.passage], span.start, span.end, years)]
     scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in spans]
     return max(scored, key=lambda pair: pair[0], default=None)
+
+
+def is_bare_verb(span: str, segmenter: Segmenter) -> bool:
+    """Whether ``span`` is one verb and nothing else, which answers no question (建强 from the headline "建强…品牌"
+    for what the brand is called): none of the CMRC 2018 trial's 1,002 gold answers is one.
+
+    >>> from qa.terms import Segmenter
+    >>> is_bare_verb("建强", Segmenter()), is_bare_verb("茶叶", Segmenter())
+    (True, False)
+    """
+    words = segmenter.tagged(span.strip(_EDGE_MARKS))
+    return len(words) == 1 and words[0][1] == "v"
 
 
 def holds_asked_post(passage: str, start: int, end: int, question: str, segmenter: Segmenter) -> bool:
@@ -271,7 +285,8 @@ def dated_otherwise(passage: str, start: int, end: int, years: Collection[str]) 
 
 def new_numbers(text: str, question: str, units: Collection[str] = ()) -> list[str]:
     """The numbers in ``text`` that ``question`` does not state itself: what an answer to a quantity question
-    must hold ("2008年" answers nothing about 2008; "总面积*平方公里", its figure masked, holds none). With the
+    must hold ("2008年" answers nothing about 2008; "总面积*平方公里", its figure masked, holds none; a list item's
+    numeral, 二要…, is no figure). With the
     ``units`` the question asks in (``asked_units``), only numbers given in one of them count: "168余万元" does not
     answer "多少人次", "50余项" does not answer "多少万元".
 
@@ -279,8 +294,11 @@ def new_numbers(text: str, question: str, units: Collection[str] = ()) -> list[s
     ['33', '700']
     >>> new_numbers("接待游客38万余人次，收入168余万元", "有多少人次？", units={"人", "次"})
     ['38']
+    >>> new_numbers("二要突出重点，三是抓住关键", "列出了几项重点工作？")
+    []
     """
     stated = set(NUMBER.findall(question))
+    text = LIST_MARKER.sub("", text)
     if not units:
         return [number for number in NUMBER.findall(text) if number not in stated]
     # a unit in Latin letters ("2cm" for 多少厘米) is one this check cannot compare, so it stands
@@ -380,10 +398,10 @@ def through_asked_noun(search: str, end: int, noun: str, gap: int = 4) -> int:
 
 
 def word_end(text: str, start: int, end: int, segmenter: Segmenter, context: int = 24) -> int:
-    """``end``, or the end of the dictionary word (``Segmenter.dictionary_words``, learned names included) that
-    ``text[start:end]`` stops inside: the reader's token pieces can end a span one character short (布拉格嘎 for the
-    village 布拉格嘎查, 十星 for 十星级). ``text`` is read from ``context`` characters before ``start`` to as many
-    after ``end``.
+    """``end``, or the end of the dictionary word (``Segmenter.dictionary_words``, learned names included) or
+    administrative unit (``unit_end``) that ``text[start:end]`` stops inside: the reader's token pieces can end a
+    span one character short (布拉格嘎 for the village 布拉格嘎查, 十星 for 十星级). ``text`` is read from ``context``
+    characters before ``start`` to as many after ``end``.
 
     >>> from qa.terms import Segmenter
     >>> text = "两个嘎查被评为十星级党组织"
@@ -398,6 +416,21 @@ def word_end(text: str, start: int, end: int, segmenter: Segmenter, context: int
             return position
         if position >= end:
             break
+    return unit_end(text, end)
+
+
+def unit_end(text: str, end: int) -> int:
+    """``end``, or the end of the administrative unit of two or more characters (``lexicon.PLACE_SUFFIXES``) that
+    ``end`` cuts: jieba's dictionary lacks 嘎查, so 阿拉坦花嘎 would stay cut.
+
+    >>> text = "阿拉坦花嘎查被评为先进集体"
+    >>> text[:unit_end(text, 5)], text[:unit_end(text, 4)]
+    ('阿拉坦花嘎查', '阿拉坦花')
+    """
+    for unit in (suffix for suffix in PLACE_SUFFIXES if len(suffix) > 1):
+        for cut in range(1, len(unit)):
+            if text[end - cut:end - cut + len(unit)] == unit:
+                return end - cut + len(unit)
     return end
 
 

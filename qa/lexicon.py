@@ -83,6 +83,8 @@ POST_TITLE = re.compile(_POST + "$")  # a word that names a post: 镇长, 副书
 # to one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多大")
 NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千万亿两]+")
+# A list item's numeral, not a figure: 一是, 二要, 三、 at the start of a clause (二要突出重点 counts nothing).
+LIST_MARKER = re.compile(r"(?:^|(?<=[，,、；;。：:！？\s（(]))[一二三四五六七八九十]+(?=是|要(?!素)|、)")
 # The character after 多少/几 and any order of magnitude, with the noun after it ("多少名工作人员" → 名, 工作人员),
 # and the character after a figure in digits with 余/多 and orders of magnitude between ("38万余人次" → 人): where
 # a question asks for a figure's unit and where a text gives one. Whether that character is a unit at all is read

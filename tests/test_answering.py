@@ -19,6 +19,7 @@ from qa.answering import (
     dated_otherwise,
     figure_units,
     holds_asked_post,
+    is_bare_verb,
     known_places,
     mentions,
     names_person,
@@ -98,6 +99,23 @@ def test_a_span_that_stops_inside_a_word_ends_with_the_word(engine):
     assert word_end(text, village, village + 5, engine.segmenter) == village + 5  # already whole
     name = text.index("陈健")
     assert word_end(text, name, name + 2, engine.segmenter) == name + 2  # no guessed word 陈健作
+    unlearned = "2021年，阿拉坦花嘎查被评为全国脱贫攻坚先进集体"  # jieba's dictionary has no 嘎查: 嘎/查
+    village = unlearned.index("阿拉坦花")
+    assert unlearned[village:word_end(unlearned, village, village + 5, engine.segmenter)] == "阿拉坦花嘎查"
+
+
+def test_a_list_items_numeral_is_no_figure():
+    assert new_numbers("二要突出重点，抓住关键", "列出了几项重点工作？") == []
+    assert new_numbers("一是强化引领；二是夯实基础、三、提质增效", "有几项任务？") == []
+    assert new_numbers("当前要抓好九项重点工作", "列出了几项重点工作？") == ["九"]
+    assert new_numbers("把握五要素", "有几个要素？") == ["五"]
+
+
+def test_a_lone_verb_is_no_answer(engine):
+    assert is_bare_verb("建强", engine.segmenter)
+    assert not is_bare_verb("建强农牧区党建品牌", engine.segmenter)
+    assert not is_bare_verb("陈健", engine.segmenter)
+    assert not is_bare_verb("“4567工作法”", engine.segmenter)
 
 
 def test_an_answer_takes_in_the_noun_the_question_asks_for_when_it_follows(engine):
