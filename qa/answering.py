@@ -51,6 +51,7 @@ from .lexicon import (
     QUANTITY_QUESTION,
     ROLE_HOLDER_QUESTION,
     SENTENCE_ENDS,
+    WHO_QUESTION,
     YEAR,
 )
 from .script import is_traditional, to_search, to_simplified, to_traditional
@@ -203,6 +204,8 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     if ROLE_HOLDER_QUESTION.search(asked):
         spans = [span for span in spans if holds_asked_post(passages[span.passage], span.start, span.end, asked,
                                                             engine.segmenter)]
+    if WHO_QUESTION.search(asked):
+        spans = [span for span in spans if not crosses_clause(passages[span.passage][span.start:span.end])]
     if QUANTITY_QUESTION.search(asked):
         units = asked_units(asked, engine.figure_units)
         spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)]
@@ -225,6 +228,16 @@ def is_bare_verb(span: str, segmenter: Segmenter) -> bool:
     return len(words) == 1 and words[0][1] == "v"
 
 
+def crosses_clause(span: str) -> bool:
+    """Whether ``span`` runs over a comma or a sentence end: a whole clause, which names no one (a 谁 question answered
+    "四代传承源于民间，…"); a list of posts (镇党委副书记、政府镇长焦健) is one clause.
+
+    >>> crosses_clause("镇党委副书记、政府镇长焦健"), crosses_clause("传承源于民间，深受群众喜爱。")
+    (False, True)
+    """
+    return any(mark in span.strip(_EDGE_MARKS) for mark in "，," + SENTENCE_ENDS)
+
+
 def holds_asked_post(passage: str, start: int, end: int, question: str, segmenter: Segmenter) -> bool:
     """Whether ``passage[start:end]`` can answer who holds the post ``question`` asks about: within one clause it
     names a person (``names_person``; a sentence that mentions 大青山 names none), and the post written right before
@@ -236,8 +249,7 @@ def holds_asked_post(passage: str, start: int, end: int, question: str, segmente
     [True, False]
     """
     text, post = passage[start:end], post_before(passage, start, segmenter)
-    one_clause = not any(mark in text for mark in SENTENCE_ENDS + "，,")
-    return one_clause and names_person(text, segmenter) and (not post or post in question)
+    return not crosses_clause(text) and names_person(text, segmenter) and (not post or post in question)
 
 
 def post_before(passage: str, start: int, segmenter: Segmenter, context: int = 12) -> str:

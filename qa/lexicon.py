@@ -79,6 +79,7 @@ ASKED_NOUN = re.compile(r"(?:什么|哪一?[个种项家座条所类])([\u4e00-\
 _POST = r"(?:书记|[^\W\d_]长|主任|主席|委员|经理|负责人|主持人|领导)"
 ROLE_HOLDER_QUESTION = re.compile(_POST + r"(?:是|叫|为)?(?:谁|什么名字|哪位)")
 POST_TITLE = re.compile(_POST + "$")  # a word that names a post: 镇长, 副书记
+WHO_QUESTION = re.compile(r"谁|哪位")  # asks for a person or a body, which one clause names
 # Questions that ask for a quantity, a count, a year or a day, and the numbers (digits or Chinese numerals) an answer
 # to one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多大")

@@ -16,6 +16,7 @@ from qa.answering import (
     asked_marks,
     asked_noun,
     asked_units,
+    crosses_clause,
     dated_otherwise,
     figure_units,
     holds_asked_post,
@@ -109,6 +110,13 @@ def test_a_list_items_numeral_is_no_figure():
     assert new_numbers("一是强化引领；二是夯实基础、三、提质增效", "有几项任务？") == []
     assert new_numbers("当前要抓好九项重点工作", "列出了几项重点工作？") == ["九"]
     assert new_numbers("把握五要素", "有几个要素？") == ["五"]
+
+
+def test_a_who_question_is_not_answered_by_a_whole_clause():
+    assert crosses_clause("四代传承源于民间，深受群众喜爱")
+    assert crosses_clause("他是副馆长。同时是代理馆长")
+    assert not crosses_clause("镇党委副书记、政府镇长焦健")
+    assert not crosses_clause("陈健，")  # a mark at the edge is trimmed from the answer
 
 
 def test_a_lone_verb_is_no_answer(engine):
