@@ -13,8 +13,9 @@ nor a passage that does not name the most specific place when the report's title
 whose sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
 quantity or a day is answered only by a span holding a number it does not state, in the unit it asks for when it
 names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number); a lone verb answers nothing
-(``is_bare_verb``); a question asking who holds a post only by a span that names a person under that post, if any
-(``holds_asked_post``); questions about a document's header (author, date, source) are answered by ``qa.byline``.
+(``is_bare_verb``), nor a whole clause a 谁 question (``crosses_clause``); a question asking who holds a post only by
+a span that names a person under that post, if any (``holds_asked_post``); questions about a document's header
+(author, date, source) are answered by ``qa.byline``.
 
 Example::
 
@@ -298,9 +299,8 @@ def dated_otherwise(passage: str, start: int, end: int, years: Collection[str]) 
 def new_numbers(text: str, question: str, units: Collection[str] = ()) -> list[str]:
     """The numbers in ``text`` that ``question`` does not state itself: what an answer to a quantity question
     must hold ("2008年" answers nothing about 2008; "总面积*平方公里", its figure masked, holds none; a list item's
-    numeral, 二要…, is no figure). With the
-    ``units`` the question asks in (``asked_units``), only numbers given in one of them count: "168余万元" does not
-    answer "多少人次", "50余项" does not answer "多少万元".
+    numeral, 二要…, is no figure). With the ``units`` the question asks in (``asked_units``), only numbers given in
+    one of them count: "168余万元" does not answer "多少人次", "50余项" does not answer "多少万元".
 
     >>> new_numbers("2008年人口约33,700人", "2008年的人口是多少？")
     ['33', '700']
