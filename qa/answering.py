@@ -241,16 +241,24 @@ def crosses_clause(span: str) -> bool:
 
 def holds_asked_post(passage: str, start: int, end: int, question: str, segmenter: Segmenter) -> bool:
     """Whether ``passage[start:end]`` can answer who holds the post ``question`` asks about: within one clause it
-    names a person (``names_person``; a sentence that mentions 大青山 names none), and the post written right before
-    it, if any, is one the question names (``post_before``): 镇党委书记陈健 does not answer who the 镇长 is, nor
-    镇党委副书记郑亚辉 who the 党委书记 is.
+    names a person (``person_at``; a sentence that mentions 大青山 names none), and the post written right before
+    the name, in the span or before it, is one the question names if there is one (``post_before``): 镇党委书记陈健
+    does not answer who the 镇长 is, nor 镇党委副书记郑亚辉 who the 党委书记 is, nor "镇党委副书记、政府镇长焦健".
 
     >>> text = "镇党委副书记、政府镇长焦健主持，镇党委书记陈健讲话"
-    >>> [holds_asked_post(text, 11, 13, q, Segmenter()) for q in ("镇长是谁？", "党委书记是谁？")]
-    [True, False]
+    >>> [holds_asked_post(text, 21, 23, q, Segmenter()) for q in ("镇长是谁？", "镇党委书记是谁？")]
+    [False, True]
+    >>> [holds_asked_post(text, a, 13, "镇党委书记是谁？", Segmenter()) for a in (11, 0)]
+    [False, False]
+    >>> holds_asked_post(text, 0, 13, "镇长是谁？", Segmenter())
+    True
     """
-    text, post = passage[start:end], post_before(passage, start, segmenter)
-    return not crosses_clause(text) and names_person(text, segmenter) and (not post or post in question)
+    text = passage[start:end]
+    name = person_at(text, segmenter)
+    if crosses_clause(text) or name < 0:
+        return False
+    post = post_before(passage, start + name, segmenter)
+    return not post or post in question
 
 
 def post_before(passage: str, start: int, segmenter: Segmenter, context: int = 12) -> str:
@@ -263,18 +271,23 @@ def post_before(passage: str, start: int, segmenter: Segmenter, context: int = 1
     return post if POST_TITLE.search(post) else ""
 
 
-def names_person(text: str, segmenter: Segmenter) -> bool:
-    """Whether ``text`` (search form) names a person: outside the places it names (``named_places``: jieba tags
-    阿拉 of 阿拉坦花嘎查 as a name), a word jieba tags as a person's name (nr, nrfg, nrt) or a word in Latin letters
-    (a name it cannot tag).
+def person_at(text: str, segmenter: Segmenter) -> int:
+    """Where ``text`` (search form) first names a person, or -1: outside the places it names (``named_places``:
+    jieba tags 阿拉 of 阿拉坦花嘎查 as a name), a word jieba tags as a person's name (nr, nrfg, nrt) or a word in Latin
+    letters (a name it cannot tag).
 
     >>> segmenter = Segmenter()
-    >>> [names_person(text, segmenter) for text in ("镇党委副书记郑亚辉", "镇党委书记与镇纪委书记", "阿拉坦花嘎查")]
-    [True, False, False]
+    >>> [person_at(text, segmenter) for text in ("镇党委副书记郑亚辉", "镇党委书记与镇纪委书记", "阿拉坦花嘎查")]
+    [6, -1, -1]
     """
     for place in named_places(text, segmenter):
-        text = text.replace(place, " ")
-    return any(flag.startswith("nr") or flag == "eng" for _, flag in segmenter.tagged(text))
+        text = text.replace(place, " " * len(place))
+    at = 0
+    for word, flag in segmenter.tagged(text):
+        if flag.startswith("nr") or flag == "eng":
+            return at
+        at += len(word)
+    return -1
 
 
 def dated_otherwise(passage: str, start: int, end: int, years: Collection[str]) -> bool:
