@@ -370,13 +370,16 @@ def test_a_document_removed_in_the_page_leaves_the_index(library_page: WebDriver
     choose = WebDriverWait(library_page, WAIT_SECONDS).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#qa-remove input"))
     choose.click()
+    label = "白沙河村2023年工作总结（白沙河村总结.txt）"
     option = WebDriverWait(library_page, WAIT_SECONDS).until(lambda d: d.find_element(
-        By.CSS_SELECTOR, "#qa-remove li[role=option][aria-label='白沙河村2023年工作总结（白沙河村总结.txt）']"))
+        By.CSS_SELECTOR, f"#qa-remove li[role=option][aria-label='{label}']"))
     option.click()
+    WebDriverWait(library_page, WAIT_SECONDS).until(  # chosen in the page before the button sends it
+        lambda d: d.find_element(By.CSS_SELECTOR, "#qa-remove input").get_attribute("value") == label)
     message = library_message(library_page)
     library_page.find_element(By.ID, "qa-remove-button").click()
     said, _ = finished_update(library_page, message)
-    assert said == "已从索引中移除：白沙河村2023年工作总结（白沙河村总结.txt）"
+    assert said == f"已从索引中移除：{label}"
     WebDriverWait(library_page, WAIT_SECONDS).until(lambda d: "白沙河村2023年工作总结" not in source_choices(d))
     assert not (corpus / "白沙河村总结.txt").exists()
     assert (corpus.with_name(corpus.name + ".trash") / "白沙河村总结.txt").is_file()
