@@ -12,7 +12,8 @@ ordinal (第二届) or a place the corpus knows that the question names are not 
 nor a passage that does not name the most specific place when the report's title does not (``about_place``); a span
 whose sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
 quantity or a day is answered only by a span holding a number it does not state, in the unit it asks for when it
-names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number); a lone verb answers nothing
+names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number), and one asking for a day only by a
+span that names one (``names_day``: 一、2022年 is no day); a lone verb answers nothing
 (``is_bare_verb``), nor a whole clause a 谁 question (``crosses_clause``); a question asking who holds a post only by
 a span that names a person under that post, if any (``holds_asked_post``); questions about a document's header
 (author, date, source) are answered by ``qa.byline``.
@@ -39,6 +40,8 @@ from .lexicon import (
     BRACKET_PAIRS,
     CHINESE_DIGITS,
     CLAUSE_ENDS,
+    DAY,
+    DAY_QUESTION,
     FIGURE_UNIT,
     FUNCTION_FLAGS,
     GENERAL_CLASSIFIER,
@@ -210,6 +213,8 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     if QUANTITY_QUESTION.search(asked):
         units = asked_units(asked, engine.figure_units)
         spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)]
+    if DAY_QUESTION.search(asked):
+        spans = [span for span in spans if names_day(passages[span.passage][span.start:span.end])]
     years = set(asked_years(asked))
     if years:
         spans = [span for span in spans if not dated_otherwise(passages[span.passage], span.start, span.end, years)]
@@ -227,6 +232,17 @@ def is_bare_verb(span: str, segmenter: Segmenter) -> bool:
     """
     words = segmenter.tagged(span.strip(_EDGE_MARKS))
     return len(words) == 1 and words[0][1] == "v"
+
+
+def names_day(span: str) -> bool:
+    """Whether ``span`` names a day (``lexicon.DAY``: 日 or 号, or a date in digits), as an answer to 哪天 or 几月几日
+    must: "一、2022年" does not. Of the six such questions in CMRC 2018 train, five gold answers name one (4月6日,
+    次日); the sixth answers with a description (是仙姑下凡普渡众生的日子).
+
+    >>> [names_day(span) for span in ("2023年4月20日", "2023-04-22", "乡试放榜次日", "一、2022年")]
+    [True, True, True, False]
+    """
+    return bool(DAY.search(span))
 
 
 def crosses_clause(span: str) -> bool:

@@ -83,6 +83,9 @@ WHO_QUESTION = re.compile(r"谁|哪位")  # asks for a person or a body, which o
 # Questions that ask for a quantity, a count, a year or a day, and the numbers (digits or Chinese numerals) an answer
 # to one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多大")
+# Questions that ask for a day, and what names one: 日 or 号 (4月6日, 次日, 15号) or a date in digits (2023-04-22).
+DAY_QUESTION = re.compile(r"哪一?天|几月几[日号]")
+DAY = re.compile(r"[日号]|[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}")
 NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千万亿两]+")
 # A list item's numeral, not a figure: 一是, 二要, 三、 at the start of a clause (二要突出重点 counts nothing).
 LIST_MARKER = re.compile(r"(?:^|(?<=[，,、；;。：:！？\s（(]))[一二三四五六七八九十]+(?=是|要(?!素)|、)")

@@ -23,6 +23,7 @@ from qa.answering import (
     is_bare_verb,
     known_places,
     mentions,
+    names_day,
     new_numbers,
     person_at,
     question_marks,
@@ -117,6 +118,15 @@ def test_a_who_question_is_not_answered_by_a_whole_clause():
     assert crosses_clause("他是副馆长。同时是代理馆长")
     assert not crosses_clause("镇党委副书记、政府镇长焦健")
     assert not crosses_clause("陈健，")  # a mark at the edge is trimmed from the answer
+
+
+def test_a_day_question_is_answered_by_a_span_that_names_a_day(engine):
+    assert names_day("2023年4月20日") and names_day("2023-04-22 16:44:00") and names_day("15号")
+    assert not names_day("一、2022年")
+    # the reader's best span for this meeting's day is the heading "一、2022年" (confidence 0.48 without the rule)
+    meeting = engine.answer("伊金霍洛镇第四届人民代表大会第三次会议是哪天召开的？")
+    assert not meeting.found or names_day(meeting.text)
+    assert engine.answer("音德尔镇党委扩大会议是哪天召开的？").text.startswith("2月15日")
 
 
 def test_a_lone_verb_is_no_answer(engine):
