@@ -10,12 +10,13 @@ asks for when that follows it (``through_asked_noun``: 4567 → 4567工作法 fo
 each measured to help on top of it (docs/architecture.md): passages of a document that never mentions a year, an
 ordinal (第二届) or a place the corpus knows that the question names are not read (``question_marks``, ``mentions``),
 nor a passage that does not name the most specific place when the report's title does not (``about_place``); a span
-whose sentence names another year and not the asked one is no answer (``dated_otherwise``); a question asking for a
-quantity or a day is answered only by a span holding a number it does not state, in the unit it asks for when it
-names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number), and one asking for a day only by a
-span that names one (``names_day``: 一、2022年 is no day); a lone verb answers nothing
-(``is_bare_verb``), nor a whole clause a 谁 question (``crosses_clause``); a question asking who holds a post only by
-a span that names a person under that post, if any (``holds_asked_post``); questions about a document's header
+whose sentence names another year and not the asked one is no answer (``dated_otherwise``), nor one whose sentence
+names no year under a section heading of another year (``section_years``: 一、2022年工作回顾 says nothing of
+2023); a question asking for a quantity or a day is answered only by a span holding a number it does not state, in
+the unit it asks for when it names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number), and one
+asking for a day only by a span that names one (``names_day``: 一、2022年 is no day); a lone verb answers nothing
+(``is_bare_verb``), nor a whole clause a 谁 question (``crosses_clause``); a question asking who holds a post only
+by a span that names a person under that post, if any (``holds_asked_post``); questions about a document's header
 (author, date, source) are answered by ``qa.byline``.
 
 Example::
@@ -46,6 +47,7 @@ from .lexicon import (
     FUNCTION_FLAGS,
     GENERAL_CLASSIFIER,
     HAN_RUN,
+    HEADING_YEAR,
     LIST_MARKER,
     NUMBER,
     NUMBER_WITH_UNIT,
@@ -217,7 +219,9 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
         spans = [span for span in spans if names_day(passages[span.passage][span.start:span.end])]
     years = set(asked_years(asked))
     if years:
-        spans = [span for span in spans if not dated_otherwise(passages[span.passage], span.start, span.end, years)]
+        spans = [span for span in spans if not dated_otherwise(
+            passages[span.passage], span.start, span.end, years,
+            section_years(documents[span.passage], hits[span.passage].start + span.start))]
     scored = [(reader.confidence(span.margin, shares[span.passage]), span) for span in spans]
     return max(scored, key=lambda pair: pair[0], default=None)
 
@@ -306,23 +310,44 @@ def person_at(text: str, segmenter: Segmenter) -> int:
     return -1
 
 
-def dated_otherwise(passage: str, start: int, end: int, years: Collection[str]) -> bool:
+def dated_otherwise(passage: str, start: int, end: int, years: Collection[str], section: Collection[str] = ()) -> bool:
     """Whether the sentence of ``passage`` holding ``[start, end)`` names none of ``years`` but another year outside
-    the span: "2021年度2个嘎查集体经营性收入突破50万元" answers nothing about 2022, while a span may name a year of its
-    own (the title 《关于表彰2021年度…的决定》 read out at a 2022 meeting).
+    the span, or names none and its ``section`` (``section_years``) is of another year: "2021年度2个嘎查集体经营性
+    收入突破50万元" answers nothing about 2022, nor does a sentence under 一、2022年工作回顾 about 2023; while a span
+    may name a year of its own (the title 《关于表彰2021年度…的决定》 read out at a 2022 meeting).
 
     >>> dated_otherwise("2021年度收入突破50万元。2022年新增3个。", 10, 14, {"2022"})
     True
     >>> dated_otherwise("2021年度收入突破50万元。2022年新增3个。", 22, 24, {"2022"})
     False
-    >>> dated_otherwise("宣读了《关于表彰2021年度先进集体的决定》。", 3, 22, {"2022"})
+    >>> dated_otherwise("宣读了《关于表彰2021年度先进集体的决定》。", 3, 22, {"2022"}, section={"2022"})
     False
+    >>> dated_otherwise("新增城镇就业120人。", 6, 10, {"2023"}, section={"2022"})
+    True
     """
     sentences = [(a, b) for a, b in sentence_spans(passage) if a < end and start < b] or [(start, end)]
     named = list(YEAR.finditer(passage, sentences[0][0], sentences[-1][1]))
     if any(match.group(0)[:4] in years for match in named):
         return False
-    return any(match.end() <= start or match.start() >= end for match in named)
+    if any(match.end() <= start or match.start() >= end for match in named):
+        return True
+    return bool(section) and not set(section) & set(years)
+
+
+def section_years(document: Document, offset: int) -> set[str]:
+    """The years the last section heading before ``offset`` names: a report that reviews one year and plans the next
+    (一、2022年工作回顾 … 二、2023年工作计划). A heading is a paragraph of at most 20 characters with no sentence end
+    that names a year (``lexicon.HEADING_YEAR``, with or without 年: 踔厉奋发、笃行不怠的2022) and no day (not a
+    dateline such as "(2023年4月20日)")."""
+    years: set[str] = set()
+    for start, end in document.paragraphs:
+        if start > offset:
+            break
+        line = document.search[start:end].strip()
+        named = set(HEADING_YEAR.findall(line))
+        if named and len(line) <= 20 and not names_day(line) and not any(mark in line for mark in SENTENCE_ENDS):
+            years = named
+    return years
 
 
 def new_numbers(text: str, question: str, units: Collection[str] = ()) -> list[str]:

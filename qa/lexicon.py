@@ -104,6 +104,7 @@ NUMBER_WITH_UNIT = re.compile(rf"({NUMBER.pattern}){_MAGNITUDE}([^\W\d_])")
 
 DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}(?:\s*日)?")
 YEAR = re.compile(r"\d{4}年度?")
+HEADING_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")  # a heading may name its year without 年
 # An ordinal from 2 to 99 and what it counts: 第二届, 第3次, 第十一批 (the numeral and the character after it).
 # Not 第一: a text says 首届, 首次, 首播 for it as often.
 CHINESE_DIGITS = "一二三四五六七八九"

@@ -27,6 +27,7 @@ from qa.answering import (
     new_numbers,
     person_at,
     question_marks,
+    section_years,
     through_asked_noun,
     trim,
     word_end,
@@ -249,6 +250,19 @@ def test_a_span_whose_sentence_names_another_year_does_not_answer_for_the_asked_
     assert not dated_otherwise(search, start, end, {"2022", "2021"})
     title = search.index("2021年度2个嘎查")
     assert not dated_otherwise(search, title, end, {"2022"})  # a year inside the span is the span's own
+
+
+def test_a_sentence_without_a_year_is_of_its_sections_year(seed_documents):
+    report = seed_documents["001_84905cf744b120d4.txt"]  # 一、2022年工作回顾 … 二、2023年工作计划
+    review, plan = report.search.index("一、2022年工作回顾"), report.search.index("二、2023年工作计划")
+    assert section_years(report, review - 1) == set()  # the dateline "(2023年4月20日)" above is no heading
+    assert section_years(report, review + 20) == {"2022"} and section_years(report, plan + 20) == {"2023"}
+    meeting = seed_documents["000_8d1e42f9393d2f5c.txt"]  # headings naming the year without 年: "…的2021"
+    assert section_years(meeting, meeting.search.index("扬帆远航的2021") + 30) == {"2021"}
+    employed = report.search.index("新增城镇就业")  # "新增城镇就业120人、农牧民转移就业1950人", under 2022
+    sentence = report.search[employed:employed + 30]
+    assert dated_otherwise(sentence, 6, 10, {"2023"}, section_years(report, employed))
+    assert not dated_otherwise(sentence, 6, 10, {"2022"}, section_years(report, employed))
 
 
 def test_an_ordinal_no_retrieved_report_mentions_is_not_answered(engine):
