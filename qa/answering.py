@@ -13,7 +13,8 @@ nor a passage that does not name the most specific place when the report's title
 whose sentence names another year and not the asked one is no answer (``dated_otherwise``), nor one whose sentence
 names no year under a section heading of another year (``section_years``: 一、2022年工作回顾 says nothing of
 2023); a question asking for a quantity or a day is answered only by a span holding a number it does not state, in
-the unit it asks for when it names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number), and one
+the unit it asks for when it names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number), in a
+sentence that names one of the question's key words (``names_a_term``: 魔芋's 6300余亩 is not the 茶园's), and one
 asking for a day only by a span that names one (``names_day``: 一、2022年 is no day); a lone verb answers nothing
 (``is_bare_verb``), nor a whole clause a 谁 question (``crosses_clause``); a question asking who holds a post only
 by a span that names a person under that post, if any (``holds_asked_post``); questions about a document's header
@@ -214,7 +215,9 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
         spans = [span for span in spans if not crosses_clause(passages[span.passage][span.start:span.end])]
     if QUANTITY_QUESTION.search(asked):
         units = asked_units(asked, engine.figure_units)
-        spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)]
+        terms = term_parts(key_terms(engine.segmenter.words(asked)), engine.segmenter)
+        spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)
+                 and names_a_term(passages[span.passage], span.start, span.end, terms)]
     if DAY_QUESTION.search(asked):
         spans = [span for span in spans if names_day(passages[span.passage][span.start:span.end])]
     years = set(asked_years(asked))
@@ -308,6 +311,30 @@ def person_at(text: str, segmenter: Segmenter) -> int:
             return at
         at += len(word)
     return -1
+
+
+def names_a_term(passage: str, start: int, end: int, terms: Collection[str]) -> bool:
+    """Whether the sentence of ``passage`` holding ``[start, end)`` names one of ``terms`` (the question's key words;
+    none: nothing to check). A figure counts what its own sentence is about: "全镇规范化种植魔芋6300余亩，…" does not
+    say how many 亩 the tea gardens cover (茶园总面积), though its passage names 茶园 in another sentence.
+
+    >>> passage = "新建茶园2500余亩。全镇规范化种植魔芋6300余亩。"
+    >>> names_a_term(passage, 20, 26, ["茶园", "总面积"]), names_a_term(passage, 4, 10, ["茶园", "总面积"])
+    (False, True)
+    """
+    sentences = [(a, b) for a, b in sentence_spans(passage) if a < end and start < b] or [(start, end)]
+    sentence = passage[sentences[0][0]:sentences[-1][1]]
+    return not terms or any(term in sentence for term in terms)
+
+
+def term_parts(terms: Iterable[str], segmenter: Segmenter) -> set[str]:
+    """The terms and the words of two or more characters they are made of (``Segmenter.tokens``, search mode): jieba
+    joins 镇 to 茶园 in 宋家镇茶园, and 身高体重 stands for 身高 and 体重.
+
+    >>> sorted(term_parts(["镇茶园", "身高体重"], Segmenter()))
+    ['体重', '茶园', '身高', '身高体重', '镇茶园']
+    """
+    return {part for term in terms for part in (term, *segmenter.tokens(term)) if len(part) > 1}
 
 
 def dated_otherwise(passage: str, start: int, end: int, years: Collection[str], section: Collection[str] = ()) -> bool:

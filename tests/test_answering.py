@@ -23,17 +23,20 @@ from qa.answering import (
     is_bare_verb,
     known_places,
     mentions,
+    names_a_term,
     names_day,
     new_numbers,
     person_at,
     question_marks,
     section_years,
+    term_parts,
     through_asked_noun,
     trim,
     word_end,
 )
 from qa.lexicon import ROLE_HOLDER_QUESTION
 from qa.script import to_search, to_simplified
+from qa.terms import key_terms
 
 
 def _contains_gold(text: str, answers: list[str]) -> bool:
@@ -250,6 +253,19 @@ def test_a_span_whose_sentence_names_another_year_does_not_answer_for_the_asked_
     assert not dated_otherwise(search, start, end, {"2022", "2021"})
     title = search.index("2021年度2个嘎查")
     assert not dated_otherwise(search, title, end, {"2022"})  # a year inside the span is the span's own
+
+
+def test_a_figure_answers_only_for_what_its_sentence_names(engine, seed_documents):
+    search = seed_documents["004_85481d78a7325808.txt"].search  # pinyin notes are cleaned out of the search form
+    asked = term_parts(key_terms(engine.segmenter.words("宋家镇茶园总面积有多少亩？")), engine.segmenter)
+    konjac = search.index("6300余亩")
+    assert not names_a_term(search, konjac, konjac + 7, asked)
+    tea = search.index("2500余亩")  # "新增茶园改造、低产茶园管护2500余亩"
+    assert names_a_term(search, tea, tea + 7, asked)
+    assert names_a_term(search, konjac, konjac + 7, [])  # no key words, nothing to check
+    tea_total = engine.answer("宋家镇茶园总面积有多少亩？")  # the report gives only the renovated gardens' 2500余亩
+    assert not tea_total.found or "6300" not in tea_total.text
+    assert "6300余" in engine.answer("宋家镇种植了多少亩魔芋？").text
 
 
 def test_a_sentence_without_a_year_is_of_its_sections_year(seed_documents):
