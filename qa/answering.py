@@ -313,6 +313,16 @@ def person_at(text: str, segmenter: Segmenter) -> int:
     return -1
 
 
+def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """``(start, end)`` of the sentence(s) of ``text`` holding ``[start, end)``.
+
+    >>> sentence_bounds("新建茶园2500余亩。全镇种植魔芋6300余亩。", 17, 23)
+    (11, 24)
+    """
+    sentences = [(a, b) for a, b in sentence_spans(text) if a < end and start < b] or [(start, end)]
+    return sentences[0][0], sentences[-1][1]
+
+
 def names_a_term(passage: str, start: int, end: int, terms: Collection[str]) -> bool:
     """Whether the sentence of ``passage`` holding ``[start, end)`` names one of ``terms`` (the question's key words;
     none: nothing to check). A figure counts what its own sentence is about: "全镇规范化种植魔芋6300余亩，…" does not
@@ -322,8 +332,7 @@ def names_a_term(passage: str, start: int, end: int, terms: Collection[str]) -> 
     >>> names_a_term(passage, 20, 26, ["茶园", "总面积"]), names_a_term(passage, 4, 10, ["茶园", "总面积"])
     (False, True)
     """
-    sentences = [(a, b) for a, b in sentence_spans(passage) if a < end and start < b] or [(start, end)]
-    sentence = passage[sentences[0][0]:sentences[-1][1]]
+    sentence = passage[slice(*sentence_bounds(passage, start, end))]
     return not terms or any(term in sentence for term in terms)
 
 
@@ -352,8 +361,7 @@ def dated_otherwise(passage: str, start: int, end: int, years: Collection[str], 
     >>> dated_otherwise("新增城镇就业120人。", 6, 10, {"2023"}, section={"2022"})
     True
     """
-    sentences = [(a, b) for a, b in sentence_spans(passage) if a < end and start < b] or [(start, end)]
-    named = list(YEAR.finditer(passage, sentences[0][0], sentences[-1][1]))
+    named = list(YEAR.finditer(passage, *sentence_bounds(passage, start, end)))
     if any(match.group(0)[:4] in years for match in named):
         return False
     if any(match.end() <= start or match.start() >= end for match in named):
