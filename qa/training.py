@@ -470,14 +470,7 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
          f"negatives) -> {len(feats)} windows, {sum(f.start > 0 for f in feats)} holding an answer")
     steps_per_epoch = math.ceil(len(feats) / config.batch_size)
     total = max(1, round(config.epochs * steps_per_epoch))
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
-    optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate)
-    warmup = max(1, round(config.warmup * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    optimiser, schedule = optimiser_and_schedule(model, config, total)
     checkpoint = work / f"checkpoint-{config.key()}.pt"
     history_path = work / f"history-{config.key()}.jsonl"
     manifest_base = {
@@ -517,20 +510,9 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
         _log(f"fine-tuning further the reader exported in {start_from}")
     model.train()
     progress = tqdm(total=total, initial=step, desc="train-reader", unit="step", file=sys.stderr)
+    params = [p for p in model.parameters() if p.requires_grad]
     while step < total:
-        epoch = step // steps_per_epoch
-        order = list(range(len(feats)))
-        random.Random(config.seed + epoch).shuffle(order)
-        position = step % steps_per_epoch
-        batch_ids = order[position * config.batch_size: (position + 1) * config.batch_size]
-        batch = [feats[i] for i in batch_ids]
-        ids, mask = pad([f.input_ids for f in batch], tokenizer.pad_token_id)
-        starts = torch.tensor([f.start for f in batch])
-        ends = torch.tensor([f.end for f in batch])
-        with autocast(precision):
-            start_logits, end_logits = model(ids, mask)
-        loss = (torch.nn.functional.cross_entropy(start_logits.masked_fill(mask == 0, -1e4), starts)
-                + torch.nn.functional.cross_entropy(end_logits.masked_fill(mask == 0, -1e4), ends)) / 2
+        loss = span_loss(model, batch_at(feats, step, steps_per_epoch, config), tokenizer.pad_token_id, precision)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
@@ -553,6 +535,40 @@ def train(config: TrainConfig, work: Path, out: Path, settings: Settings, comman
     del model
     _log(f"calibrating the best checkpoint in {out}")
     return recalibrate(config, work, out, settings)
+
+
+def optimiser_and_schedule(model: SpanModel, config: TrainConfig, total: int):
+    """AdamW over the trainable parameters (no weight decay on biases and norms) and a learning rate that rises
+    linearly over the first ``warmup`` share of ``total`` steps and falls linearly to 0 at ``total`` (BERT's)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if p.ndim > 1], "weight_decay": config.weight_decay},
+              {"params": [p for p in trainable if p.ndim <= 1], "weight_decay": 0.0}]
+    optimiser = torch.optim.AdamW(groups, lr=config.learning_rate)
+    warmup = max(1, round(config.warmup * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    return optimiser, schedule
+
+
+def batch_at(feats: list[Feature], step: int, steps_per_epoch: int, config: TrainConfig) -> list[Feature]:
+    """The windows of training step ``step``: each epoch reads all of them in an order of its own, seeded by the
+    epoch, so a resumed run reads the same batches as an unbroken one."""
+    order = list(range(len(feats)))
+    random.Random(config.seed + step // steps_per_epoch).shuffle(order)
+    position = step % steps_per_epoch
+    return [feats[i] for i in order[position * config.batch_size: (position + 1) * config.batch_size]]
+
+
+def span_loss(model: SpanModel, batch: list[Feature], pad_id: int, precision: str) -> torch.Tensor:
+    """The mean of the start and end cross-entropies over ``batch``, padding masked out (no-answer windows point
+    both at ``<s>``, position 0)."""
+    ids, mask = pad([f.input_ids for f in batch], pad_id)
+    with autocast(precision):
+        start_logits, end_logits = model(ids, mask)
+    starts = torch.tensor([f.start for f in batch])
+    ends = torch.tensor([f.end for f in batch])
+    return (torch.nn.functional.cross_entropy(start_logits.masked_fill(mask == 0, -1e4), starts)
+            + torch.nn.functional.cross_entropy(end_logits.masked_fill(mask == 0, -1e4), ends)) / 2
 
 
 UNCALIBRATED = {"calibration": {"threshold": 0.0, "weights": [1.0, 0.0, 0.0]}}
