@@ -29,6 +29,7 @@ _SINGLE_SUFFIX_CHARS = {s for s in PLACE_SUFFIXES if len(s) == 1}
 _NOT_NAME_START = set("的在和与及或全各本该我你他等了是为对把到将从向每此其这那个于以由被让给共年月日")
 _MIN_COUNT = 2
 _NAME_FREQ = 200_000  # high enough that jieba keeps a learned name whole
+_JOINING_TAGS = ("n", "b", "j")  # a lone character of these joins the next word: 副 + 书记
 
 
 def learn_place_names(texts: list[str], min_count: int = _MIN_COUNT) -> list[str]:
@@ -166,25 +167,36 @@ class Segmenter:
 
 
 def key_terms(words: list[str]) -> list[str]:
-    """Content words of a question, in order: stop words and question words dropped, and a lone
-    character joined to the word after it, since jieba splits titles such as 副书记 into 副/书记
-    (but a lone character right after a question word is a measure word and is dropped).
+    """Content words of a question, in order: stop words, question words and pronouns (这次, 哪样, 该镇: jieba's
+    ``r``) dropped, and a lone nominal or attributive character (``n``, ``b``, ``j``) joined to the word after it,
+    since jieba splits titles such as 副书记 into 副/书记; any other lone character stands alone (往 of 往部队,
+    当 of 当首位: a preposition glued to a noun makes a word no passage holds). A lone character right after a
+    question word is a measure word and is dropped.
 
     >>> key_terms(["音德尔镇", "党委", "副", "书记", "是", "谁"])
     ['音德尔镇', '党委', '副书记']
+    >>> key_terms(["宋家镇", "今年", "往", "部队", "送", "了", "几名", "青年"])
+    ['宋家镇', '今年', '往', '部队', '送', '青年']
+    >>> key_terms(["音德尔镇", "这次", "党委", "扩大会", "是", "哪", "天开", "的"])
+    ['音德尔镇', '党委', '扩大会', '天开']
     """
     terms: list[str] = []
     carry, after_stop = "", False
     for word in words:
-        if word in STOP_TOKENS or word.startswith(("几", "多少")) or _is_punctuation(word):
+        if (word in STOP_TOKENS or word.startswith(("几", "多少")) or _is_punctuation(word)
+                or (len(word) > 1 and part_of_speech(word) == "r")):
             terms += [carry] if carry else []
             carry, after_stop = "", True
         elif len(word) == 1 and terms and terms[-1].isdigit() and not carry:
             terms[-1] += word  # 2022 + 年
             after_stop = False
         elif len(word) == 1 and not carry:
-            if not after_stop:  # after 多少/几 a lone character is a measure word: 多少/座/厕所
+            if after_stop:  # after 多少/几 a lone character is a measure word: 多少/座/厕所
+                pass
+            elif part_of_speech(word).startswith(_JOINING_TAGS):
                 carry = word
+            else:
+                terms.append(word)
             after_stop = False
         else:
             terms.append(carry + word)
@@ -192,6 +204,11 @@ def key_terms(words: list[str]) -> list[str]:
     if carry:
         terms.append(carry)
     return terms
+
+
+def part_of_speech(word: str) -> str:
+    """jieba's dictionary tag of ``word`` ("" for a word it does not know): n noun, b attributive, r pronoun, …"""
+    return jieba.posseg.dt.word_tag_tab.get(word, "")
 
 
 def coverage(terms: list[str], text: str, weights: dict[str, float]) -> float:

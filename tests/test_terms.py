@@ -96,6 +96,16 @@ def test_key_terms_of_a_real_question(seed_names, seed_documents) -> None:
     assert all(term in document for term in terms)
 
 
+def test_key_terms_keep_a_preposition_off_the_noun_and_drop_pronouns(seed_names) -> None:
+    segmenter = Segmenter(seed_names)
+    words = segmenter.words("伊金霍洛镇给牧民发了多少补贴？")
+    assert words[:3] == ["伊金霍洛镇", "给", "牧民"]
+    assert key_terms(words) == ["伊金霍洛镇", "给", "牧民", "发了", "补贴"]  # not 给牧民, a word no report holds
+    words = segmenter.words("伊金霍洛镇本次会议在哪里召开？")
+    assert "本次" in words and key_terms(words) == ["伊金霍洛镇", "会议", "召开"]
+    assert key_terms(segmenter.words("伊金霍洛镇党委副书记是谁？")) == ["伊金霍洛镇", "党委", "副书记"]
+
+
 def test_coverage_by_hand() -> None:
     weights = {"乡村": 2.0, "振兴": 4.0, "旅游": 2.0}
     terms = list(weights)
