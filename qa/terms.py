@@ -191,12 +191,11 @@ def key_terms(words: list[str]) -> list[str]:
             terms[-1] += word  # 2022 + 年
             after_stop = False
         elif len(word) == 1 and not carry:
-            if after_stop:  # after 多少/几 a lone character is a measure word: 多少/座/厕所
-                pass
-            elif part_of_speech(word).startswith(_JOINING_TAGS):
-                carry = word
-            else:
-                terms.append(word)
+            if not after_stop:  # after 多少/几 a lone character is a measure word (多少/座/厕所): dropped
+                if part_of_speech(word).startswith(_JOINING_TAGS):
+                    carry = word
+                else:
+                    terms.append(word)
             after_stop = False
         else:
             terms.append(carry + word)

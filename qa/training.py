@@ -627,7 +627,7 @@ def recalibrate(config: TrainConfig, work: Path, out: Path, settings: Settings) 
     threshold = choose_threshold(cases, weights)
     manifest = dict(reader.manifest)
     manifest["calibration"] = {"threshold": threshold, "weights": weights, "passages": config.passages,
-                               "objective": "squad2-best-f1", "cases": len(cases)}
+                               "objective": "squad2-best-f1", "cases": len(cases), "precision": reader.precision}
     manifest["heldout"] = {**gold_figures(reader, held), **abstention_figures(cases, weights, threshold)}
     tmp = out / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
