@@ -14,11 +14,13 @@ whose sentence names another year and not the asked one is no answer (``dated_ot
 names no year under a section heading of another year (``section_years``: 一、2022年工作回顾 says nothing of
 2023); a question asking for a quantity or a day is answered only by a span holding a number it does not state, in
 the unit it asks for when it names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number), in a
-sentence that names one of the question's key words (``names_a_term``: 魔芋's 6300余亩 is not the 茶园's), and one
-asking for a day only by a span that names one (``names_day``: 一、2022年 is no day); a lone verb answers nothing
-(``is_bare_verb``), nor a whole clause a 谁 question (``crosses_clause``); a question asking who holds a post only
-by a span that names a person under that post, if any (``holds_asked_post``); questions about a document's header
-(author, date, source) are answered by ``qa.byline``.
+sentence that names one of the question's key words (``names_a_term``: 魔芋's 6300余亩 is not the 茶园's) and not
+by a figure another of its unit in the sentence outnames, said of more of those words (``outnamed_figure``: the
+市场主体's 118家 is not the 合作社's 69家 after 其中), and one asking for a day only by a span that names one
+(``names_day``: 一、2022年 is no day); a lone verb answers nothing (``is_bare_verb``), nor a whole clause a 谁
+question (``crosses_clause``); a question asking who holds a post only by a span that names a person under that
+post, if any (``holds_asked_post``); questions about a document's header (author, date, source) are answered by
+``qa.byline``.
 
 Example::
 
@@ -42,6 +44,7 @@ from .lexicon import (
     BRACKET_PAIRS,
     CHINESE_DIGITS,
     CLAUSE_ENDS,
+    DATE_UNITS,
     DAY,
     DAY_QUESTION,
     FIGURE_UNIT,
@@ -69,6 +72,7 @@ if TYPE_CHECKING:  # the reader module imports torch; answering is imported befo
     from .reader import Reader, Span
 
 _EDGE_MARKS = " \t\n" + CLAUSE_ENDS + SENTENCE_ENDS
+FIGURE_CLAUSE_ENDS = SENTENCE_ENDS + CLAUSE_ENDS.replace("、", "")  # a 、 list is one clause
 
 
 def read_answer(question: str, hits: list[Hit], engine) -> Answer:
@@ -217,7 +221,8 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
         units = asked_units(asked, engine.figure_units)
         terms = term_parts(key_terms(engine.segmenter.words(asked)), engine.segmenter)
         spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)
-                 and names_a_term(passages[span.passage], span.start, span.end, terms)]
+                 and names_a_term(passages[span.passage], span.start, span.end, terms)
+                 and not outnamed_figure(passages[span.passage], span.start, span.end, terms)]
     if DAY_QUESTION.search(asked):
         spans = [span for span in spans if names_day(passages[span.passage][span.start:span.end])]
     years = set(asked_years(asked))
@@ -334,6 +339,73 @@ def names_a_term(passage: str, start: int, end: int, terms: Collection[str]) -> 
     """
     sentence = passage[slice(*sentence_bounds(passage, start, end))]
     return not terms or any(term in sentence for term in terms)
+
+
+def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str]) -> bool:
+    """Whether every figure of the span is outnamed: another figure in digits of its unit in its sentence, outside
+    the span, is said of a strict superset of the question's key words that it is said of (``figure_label``). The
+    span then gives a list's total or neighbour instead of the item asked ("市场主体118家，其中…合作社69家" for
+    合作社有多少家; 18684剂次 for the 60周岁以上's 6113剂次). A figure of the same value (the same fact said twice)
+    is no rival, dates (年, 月, 日) have none, and rivals are in digits: a Chinese numeral is as often an ordinal or
+    a name (第二部分, 地下一层).
+
+    >>> outnamed_figure("已成立市场主体118家，其中园区22家、合作社69家。", 7, 11, ["市场主体", "合作社"])
+    True
+    >>> outnamed_figure("已成立市场主体118家，其中园区22家、合作社69家。", 23, 26, ["市场主体", "合作社"])
+    False
+    """
+    low, high = sentence_bounds(passage, start, end)
+    own = [figure for figure in NUMBER_WITH_UNIT.finditer(passage, low, high)
+           if start <= figure.start() < end and figure.group(2) not in DATE_UNITS]
+
+    def outnamed(figure: re.Match) -> bool:
+        rivals = [other for other in FIGURE_UNIT.finditer(passage, low, high) if other.group(1) == figure.group(2)
+                  and not start <= other.start() < end and other.group(0) != figure.group(0)]
+        siblings = sorted([figure, *rivals], key=lambda other: other.start())
+
+        def said_of(other: re.Match) -> set[str]:
+            return {term for term in terms if term in figure_label(passage, low, other, siblings)}
+
+        mine = said_of(figure)
+        return any(said_of(rival) > mine for rival in rivals)
+
+    return bool(own) and all(outnamed(figure) for figure in own)
+
+
+def figure_label(text: str, sentence_start: int, figure: re.Match, figures: list[re.Match]) -> str:
+    """What a figure of a sentence is said of, among ``figures`` of its unit: its clause with the clauses before it
+    back to the previous figure's,
+    the lead of a 、 list it is a later item of ("持续打造" for 10个 in "持续打造9个…、10个…"), and the words before
+    其中 when it is one of the parts (其中…合作社69家 is said of the 市场主体 too).
+
+    >>> text = "全镇已成立市场主体118家，其中园区22家、合作社69家。"
+    >>> figures = list(NUMBER_WITH_UNIT.finditer(text))
+    >>> [figure_label(text, 0, figure, figures) for figure in figures]
+    ['全镇已成立市场主体118家', '其中园区22家全镇已成立市场主体118家，', '其中园区合作社69家全镇已成立市场主体118家，']
+    """
+    clause_start, clause_end = bounds_within(text, sentence_start, figure.start(), FIGURE_CLAUSE_ENDS)
+    earlier = [other for other in figures if other.end() <= clause_start]
+    begin = bounds_within(text, sentence_start, earlier[-1].start(), FIGURE_CLAUSE_ENDS)[1] + 1 if earlier \
+        else sentence_start
+    item_start, item_end = bounds_within(text, clause_start, figure.start(), FIGURE_CLAUSE_ENDS + "、", clause_end)
+    first = min(other.start() for other in figures if clause_start <= other.start() < clause_end)
+    lead = text[clause_start:first] if item_start > clause_start else ""
+    parts = text.find("其中", sentence_start, figure.start())
+    whole = text[sentence_start:parts] if parts >= 0 else ""
+    return text[begin:clause_start] + lead + text[item_start:item_end] + whole
+
+
+def bounds_within(text: str, low: int, position: int, ends: str, high: int | None = None) -> tuple[int, int]:
+    """``(start, end)`` of the stretch of ``text`` around ``position`` that holds none of ``ends``, kept within
+    ``[low, high)``."""
+    high = len(text) if high is None else high
+    start = position
+    while start > low and text[start - 1] not in ends:
+        start -= 1
+    end = position
+    while end < high and text[end] not in ends:
+        end += 1
+    return start, end
 
 
 def term_parts(terms: Iterable[str], segmenter: Segmenter) -> set[str]:

@@ -98,6 +98,7 @@ _MAGNITUDE = f"[余多]?{_ORDERS}[余多]?"
 GENERAL_CLASSIFIER = "个"  # counts anything ("几个孩子" → "3名子女"): a question asking 几个 names no unit
 ASKED_UNIT = re.compile(rf"(?:多少|(?<!哪)几(?!乎)){_ORDERS}([^\W\d_])([^\W\d_]{{0,4}})")
 FIGURE_UNIT = re.compile(rf"[0-9０-９.]+{_MAGNITUDE}([^\W\d_])")
+DATE_UNITS = "年月日号时"  # a figure in these dates something; it counts nothing
 NUMBER_WITH_UNIT = re.compile(rf"({NUMBER.pattern}){_MAGNITUDE}([^\W\d_])")
 
 # ---------------------------------------------------------------------------------------------- shapes

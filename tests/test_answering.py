@@ -26,6 +26,7 @@ from qa.answering import (
     names_a_term,
     names_day,
     new_numbers,
+    outnamed_figure,
     person_at,
     question_marks,
     section_years,
@@ -266,6 +267,22 @@ def test_a_figure_answers_only_for_what_its_sentence_names(engine, seed_document
     tea_total = engine.answer("宋家镇茶园总面积有多少亩？")  # the report gives only the renovated gardens' 2500余亩
     assert not tea_total.found or "6300" not in tea_total.text
     assert "6300余" in engine.answer("宋家镇种植了多少亩魔芋？").text
+
+
+def test_a_figure_said_of_fewer_of_the_asked_words_than_its_neighbour_does_not_answer(engine, seed_documents):
+    search = seed_documents["001_84905cf744b120d4.txt"].search  # 接种新冠疫苗18684剂次，其中60周岁以上人群…6113剂次
+    asked = term_parts(key_terms(engine.segmenter.words("60周岁以上人群接种了多少剂次疫苗？")), engine.segmenter)
+    all_doses, elderly = search.index("18684剂次"), search.index("6113剂次")
+    assert outnamed_figure(search, all_doses, all_doses + 7, asked)
+    assert not outnamed_figure(search, elderly, elderly + 6, asked)
+    everyone = term_parts(key_terms(engine.segmenter.words("伊金霍洛镇接种新冠疫苗多少剂次？")), engine.segmenter)
+    assert not outnamed_figure(search, all_doses, all_doses + 7, everyone)  # the total is the answer to this one
+    villages = seed_documents["000_8d1e42f9393d2f5c.txt"].search  # 持续打造9个“特色产业示范村”、10个“庭院经济示范村”
+    courtyards = term_parts(key_terms(engine.segmenter.words("要持续打造多少个庭院经济示范村？")), engine.segmenter)
+    nine, ten = villages.index("9个“特色"), villages.index("10个“庭院")
+    assert outnamed_figure(villages, nine, nine + 2, courtyards)
+    assert not outnamed_figure(villages, ten, ten + 3, courtyards)
+    assert "18684" not in (engine.answer("伊金霍洛镇60周岁以上人群接种了多少剂次疫苗？").text or "")
 
 
 def test_a_sentence_without_a_year_is_of_its_sections_year(seed_documents):
