@@ -47,10 +47,10 @@ def field_span(document: Document, field: str) -> tuple[int, int] | None:
 def subject_of(question: str) -> str:
     """The question (search form) without the words that name a document or ask for a header field: what is
     left names which document is meant ("宋家镇", "党建引领高质量发展")."""
-    asked = DOCUMENT_WORDS.sub(" ", to_search(question))
-    for _, words in FIELD_QUESTIONS:
+    asked = to_search(question)
+    for _, words in FIELD_QUESTIONS:  # first: a field's words may hold a document's (报告的日期, 报告人)
         asked = words.sub(" ", asked)
-    return asked
+    return DOCUMENT_WORDS.sub(" ", asked)
 
 
 def byline_answer(question: str, hits: list[Hit], engine) -> Answer | None:

@@ -58,7 +58,7 @@ RARE_WORD_FREQ = 500
 # words that ask for each header field (``Document.metadata``; "person" is its author, else its speaker).
 DOCUMENT_WORDS = re.compile(r"文章|报道|稿件|本文|该文|一文|新闻|通讯|报告|讲话|(?:这|那|该|此)一?[篇份]")
 FIELD_QUESTIONS = (
-    ("person", re.compile(r"作者|谁写|撰稿|撰写|写的|记者|报告人|讲话人|谁作|谁做|谁讲|谁代表")),
+    ("person", re.compile(r"作者|谁写|撰稿|撰写|写的|记者|报告人|讲话人|谁来?(?:作|做|讲)|谁代表")),
     ("source", re.compile(r"来源|出自|哪个网站|哪家媒体|发布机构|哪个单位发布")),
     ("editor", re.compile(r"责任编辑|责编|(?:编辑|审核|校对|审校)(?:人|者)?(?:是谁|为谁)|谁(?:编辑|审核|校对|审校)")),
     ("date", re.compile(r"(?:哪天|哪一天|何时|什么时候|什么时间|几月几日|日期|时间).{0,4}(?:发布|发表|刊登|刊发)|"
@@ -66,7 +66,7 @@ FIELD_QUESTIONS = (
     # the day a report or speech was delivered: its verb ends the question ("…是哪一天作的？", "…哪天作的报告？"), and
     # is not the 作 of 工作 ("哪天开展集中清扫工作？" asks about content)
     ("delivered", re.compile(r"(?:哪天|哪一天|何时|什么时候|几月几日).{0,8}(?:(?<!工)作|做|讲|召开|举行)的?"
-                             r"(?:报告|讲话)?\s*[？?]?$|(?:报告|讲话)(?:日期|时间)")),
+                             r"(?:报告|讲话)?\s*[？?]?$|(?:报告|讲话)的?(?:日期|时间)")),
 )
 
 # jieba's tags of words that never start a name or a noun phrase: pronoun, preposition, conjunction, particle,

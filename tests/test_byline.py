@@ -15,6 +15,7 @@ from qa.script import to_simplified
         ("这篇报道的作者是谁？", "person"),
         ("宋家镇那篇稿件是谁写的？", "person"),
         ("伊金霍洛镇的政府工作报告是谁作的？", "person"),
+        ("这份政府工作报告由谁来作？", "person"),
         ("這篇文章的來源是哪裡？", "source"),
         ("阿拉善高新区的报道是哪天发布的？", "date"),
         ("那篇报道发布于什么时候？", "date"),
@@ -23,6 +24,7 @@ from qa.script import to_simplified
         ("伊金霍洛镇政府工作报告是在哪天作的报告？", "delivered"),
         ("伊金霍洛镇这份政府工作报告是哪天在大会上作的？", "delivered"),
         ("那篇政府工作报告的报告日期是哪天？", "delivered"),
+        ("人代会上作报告的日期是哪天？", "delivered"),
         ("报告中提到哪一天开展集中清扫工作？", None),  # 工作 is no delivery: content
         ("宋家镇那篇文章的责任编辑是谁？", "editor"),
         ("這篇報導由誰審核？", "editor"),
@@ -40,6 +42,7 @@ def test_the_subject_is_what_names_the_document():
     assert subject_of("宋家镇那篇报道是谁写的？").startswith("宋家镇")
     assert "报道" not in subject_of("宋家镇那篇报道是谁写的？") and "写的" not in subject_of("宋家镇那篇报道是谁写的？")
     assert "这份" not in subject_of("伊金霍洛镇这份政府工作报告是哪天在大会上作的？")  # a pointer names nothing
+    assert "日期" not in subject_of("人代会上作报告的日期是哪天？")  # the field's words go whole, 报告 in them
 
 
 def test_field_span_points_at_the_header_value(seed_documents):
