@@ -87,6 +87,9 @@ QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多�
 DAY_QUESTION = re.compile(r"哪一?天|几月几[日号]")
 DAY = re.compile(r"[日号]|[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}")
 NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千万亿两]+")
+# A number and nothing else, bracketed or not: a section's or a list's number ((四), 3.), no answer to a question
+# that asks for no quantity (``answering.is_bare_number``).
+BARE_NUMBER = re.compile(rf"[(（]?(?:{NUMBER.pattern})[)）、.]?")
 # A list item's numeral, not a figure: 一是, 二要, 三、 at the start of a clause (二要突出重点 counts nothing).
 LIST_MARKER = re.compile(r"(?:^|(?<=[，,、；;。：:！？\s（(]))[一二三四五六七八九十]+(?=是|要(?!素)|、)")
 # The character after 多少/几 and any order of magnitude, with the noun after it ("多少名工作人员" → 名, 工作人员),

@@ -20,6 +20,7 @@ from qa.answering import (
     dated_otherwise,
     figure_units,
     holds_asked_post,
+    is_bare_number,
     is_bare_verb,
     known_places,
     mentions,
@@ -139,6 +140,14 @@ def test_a_lone_verb_is_no_answer(engine):
     assert not is_bare_verb("建强农牧区党建品牌", engine.segmenter)
     assert not is_bare_verb("陈健", engine.segmenter)
     assert not is_bare_verb("“4567工作法”", engine.segmenter)
+
+
+def test_a_lone_number_answers_only_a_question_asking_for_a_quantity(engine):
+    assert is_bare_number("（四）") and is_bare_number("3.") and is_bare_number("2022")
+    assert not is_bare_number("4567工作法") and not is_bare_number("30余个")
+    which_reserve = engine.answer("这个新城区的镇有一部分面积划在哪个生态保护区里？")  # the best span: a heading's (四)
+    assert not (which_reserve.found and is_bare_number(which_reserve.text))
+    assert engine.answer("宋家镇引进本土人才回乡投资项目多少个？").text == "30余个"
 
 
 def test_an_answer_takes_in_the_noun_the_question_asks_for_when_it_follows(engine):
