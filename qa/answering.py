@@ -73,7 +73,7 @@ if TYPE_CHECKING:  # the reader module imports torch; answering is imported befo
     from .reader import Reader, Span
 
 _EDGE_MARKS = " \t\n" + CLAUSE_ENDS + SENTENCE_ENDS
-FIGURE_CLAUSE_ENDS = SENTENCE_ENDS + CLAUSE_ENDS.replace("、", "")  # a 、 list is one clause
+_FIGURE_CLAUSE_ENDS = SENTENCE_ENDS + CLAUSE_ENDS.replace("、", "")  # a 、 list is one clause
 
 
 def read_answer(question: str, hits: list[Hit], engine) -> Answer:
@@ -388,20 +388,20 @@ def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str]) 
 
 def figure_label(text: str, sentence_start: int, figure: re.Match, figures: list[re.Match]) -> str:
     """What a figure of a sentence is said of, among ``figures`` of its unit: its clause with the clauses before it
-    back to the previous figure's,
-    the lead of a 、 list it is a later item of ("持续打造" for 10个 in "持续打造9个…、10个…"), and the words before
-    其中 when it is one of the parts (其中…合作社69家 is said of the 市场主体 too).
+    back to the previous figure's, the lead of a 、 list it is a later item of ("持续打造" for 10个 in
+    "持续打造9个…、10个…"), and the words before 其中 when it is one of the parts (其中…合作社69家 is said of the
+    市场主体 too).
 
     >>> text = "全镇已成立市场主体118家，其中园区22家、合作社69家。"
     >>> figures = list(NUMBER_WITH_UNIT.finditer(text))
     >>> [figure_label(text, 0, figure, figures) for figure in figures]
     ['全镇已成立市场主体118家', '其中园区22家全镇已成立市场主体118家，', '其中园区合作社69家全镇已成立市场主体118家，']
     """
-    clause_start, clause_end = bounds_within(text, sentence_start, figure.start(), FIGURE_CLAUSE_ENDS)
+    clause_start, clause_end = bounds_within(text, sentence_start, figure.start(), _FIGURE_CLAUSE_ENDS)
     earlier = [other for other in figures if other.end() <= clause_start]
-    begin = bounds_within(text, sentence_start, earlier[-1].start(), FIGURE_CLAUSE_ENDS)[1] + 1 if earlier \
+    begin = bounds_within(text, sentence_start, earlier[-1].start(), _FIGURE_CLAUSE_ENDS)[1] + 1 if earlier \
         else sentence_start
-    item_start, item_end = bounds_within(text, clause_start, figure.start(), FIGURE_CLAUSE_ENDS + "、", clause_end)
+    item_start, item_end = bounds_within(text, clause_start, figure.start(), _FIGURE_CLAUSE_ENDS + "、", clause_end)
     first = min(other.start() for other in figures if clause_start <= other.start() < clause_end)
     lead = text[clause_start:first] if item_start > clause_start else ""
     parts = text.find("其中", sentence_start, figure.start())
