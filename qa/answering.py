@@ -54,6 +54,7 @@ from .lexicon import (
     HAN_RUN,
     HEADING_YEAR,
     LIST_MARKER,
+    NEGATING_PREFIX,
     NUMBER,
     NUMBER_WITH_UNIT,
     ORDINAL,
@@ -61,7 +62,10 @@ from .lexicon import (
     POST_TITLE,
     QUANTITY_QUESTION,
     ROLE_HOLDER_QUESTION,
+    SCOPE_WORD,
     SENTENCE_ENDS,
+    TIME_MARK,
+    TIME_QUESTION,
     WHO_QUESTION,
     YEAR,
 )
@@ -74,6 +78,7 @@ if TYPE_CHECKING:  # the reader module imports torch; answering is imported befo
 
 _EDGE_MARKS = " \t\n" + CLAUSE_ENDS + SENTENCE_ENDS
 _FIGURE_CLAUSE_ENDS = SENTENCE_ENDS + CLAUSE_ENDS.replace("、", "")  # a 、 list is one clause
+_FULL_STOPS = SENTENCE_ENDS.replace("；", "").replace(";", "") + "\n"  # a ； list is one sentence
 
 
 def read_answer(question: str, hits: list[Hit], engine) -> Answer:
@@ -222,12 +227,16 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
         spans = [span for span in spans if not is_bare_number(passages[span.passage][span.start:span.end])]
     else:
         units = asked_units(asked, engine.figure_units)
-        terms = term_parts(key_terms(engine.segmenter.words(asked)), engine.segmenter)
+        subject = [term for term in key_terms(engine.segmenter.words(asked)) if not SCOPE_WORD.fullmatch(term)]
+        terms = negated_as_asked(term_parts(subject, engine.segmenter), asked)
         spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)
                  and names_a_term(passages[span.passage], span.start, span.end, terms)
-                 and not outnamed_figure(passages[span.passage], span.start, span.end, terms)]
+                 and not outnamed_figure(passages[span.passage], span.start, span.end, terms)
+                 and not one_of_a_list(passages[span.passage], span.start, span.end, subject)]
     if DAY_QUESTION.search(asked):
         spans = [span for span in spans if names_day(passages[span.passage][span.start:span.end])]
+    if TIME_QUESTION.search(asked):
+        spans = [span for span in spans if names_time(passages[span.passage][span.start:span.end])]
     years = set(asked_years(asked))
     if years:
         spans = [span for span in spans if not dated_otherwise(
@@ -269,6 +278,16 @@ def names_day(span: str) -> bool:
     [True, True, True, False]
     """
     return bool(DAY.search(span))
+
+
+def names_time(span: str) -> bool:
+    """Whether ``span`` names a time (``lexicon.TIME_MARK``: a number or a word of time), as an answer to 什么时候 or
+    何时 must: 筹划举办“西部玫瑰文化节” says nothing of when.
+
+    >>> [names_time(span) for span in ("2023年4月", "冬季", "魏晋", "筹划举办“西部玫瑰文化节”")]
+    [True, True, False, False]
+    """
+    return bool(TIME_MARK.search(span))
 
 
 def crosses_clause(span: str) -> bool:
@@ -342,6 +361,46 @@ def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return sentences[0][0], sentences[-1][1]
 
 
+def full_sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """``(start, end)`` of the sentence(s) of ``text`` holding ``[start, end)``, to the full stops: the parts of a ；
+    list are one sentence.
+
+    >>> full_sentence_bounds("收入1.99亿元；支出1.85亿元。次年", 11, 17)
+    (0, 18)
+    """
+    low = bounds_within(text, 0, start, _FULL_STOPS)[0]
+    return low, min(bounds_within(text, 0, max(start, end - 1), _FULL_STOPS)[1] + 1, len(text))
+
+
+def one_of_a_list(passage: str, start: int, end: int, terms: Collection[str]) -> bool:
+    """Whether a key word of the question is named in the span's sentence only as an item of a 、 list closed by 等
+    (A、B等项目; the word ends its item, or all of it but a character) whose other items the question does not name,
+    in a clause apart from the span: what the sentence says of the items together is not said of that one
+    ("联合开办砂石厂、共建…美食商业广场等项目，2021年度2个嘎查集体经营性收入突破50万元" gives no 砂石厂's income).
+
+    >>> sentence = "开办砂石厂、共建美食广场等项目，收入突破50万元。"
+    >>> one_of_a_list(sentence, 20, 24, ["砂石厂", "收入"]), one_of_a_list(sentence, 20, 24, ["砂石厂", "美食广场"])
+    (True, False)
+    """
+    low, high = full_sentence_bounds(passage, start, end)
+
+    def listed_alone(position: int, term: str) -> bool:
+        clause_start, clause_end = bounds_within(passage, low, position, _FIGURE_CLAUSE_ENDS, high)
+        clause = passage[clause_start:clause_end]
+        closing = clause.rfind("等")
+        items = clause[:closing].split("、") if closing >= 0 else []
+        ends_its_item = re.match(r"[^、等]?[、等]", clause[position - clause_start + len(term):])  # 砂石 of 砂石厂
+        return (len(items) > 1 and bool(ends_its_item) and position - clause_start < closing
+                and not clause_start <= start < clause_end
+                and sum(any(other in item for other in terms) for item in items) == 1)
+
+    def only_listed(term: str) -> bool:
+        positions = [match.start() for match in re.finditer(re.escape(term), passage[:high]) if match.start() >= low]
+        return bool(positions) and all(listed_alone(position, term) for position in positions)
+
+    return any(only_listed(term) for term in terms if len(term) > 1)
+
+
 def names_a_term(passage: str, start: int, end: int, terms: Collection[str]) -> bool:
     """Whether the sentence of ``passage`` holding ``[start, end)`` names one of ``terms`` (the question's key words;
     none: nothing to check). A figure counts what its own sentence is about: "全镇规范化种植魔芋6300余亩，…" does not
@@ -356,19 +415,19 @@ def names_a_term(passage: str, start: int, end: int, terms: Collection[str]) -> 
 
 
 def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str]) -> bool:
-    """Whether every figure of the span is outnamed: another figure in digits of its unit in its sentence, outside
-    the span, is said of a strict superset of the question's key words that it is said of (``figure_label``). The
-    span then gives a list's total or neighbour instead of the item asked ("市场主体118家，其中…合作社69家" for
-    合作社有多少家; 18684剂次 for the 60周岁以上's 6113剂次). A figure of the same value (the same fact said twice)
-    is no rival, dates (年, 月, 日) have none, and rivals are in digits: a Chinese numeral is as often an ordinal or
-    a name (第二部分, 地下一层).
+    """Whether every figure of the span is outnamed: another figure in digits of its unit in its sentence (to the full
+    stop: the items of a ； list are rivals), outside the span, is said of a strict superset of the question's key
+    words that it is said of (``figure_label``; 非税收收入 is not said of 税收收入). The span then gives a list's total
+    or neighbour instead of the item asked ("市场主体118家，其中…合作社69家" for 合作社有多少家; 18684剂次 for the
+    60周岁以上's 6113剂次). A figure of the same value (the same fact said twice) is no rival, dates (年, 月, 日) have
+    none, and rivals are in digits: a Chinese numeral is as often an ordinal or a name (第二部分, 地下一层).
 
     >>> outnamed_figure("已成立市场主体118家，其中园区22家、合作社69家。", 7, 11, ["市场主体", "合作社"])
     True
     >>> outnamed_figure("已成立市场主体118家，其中园区22家、合作社69家。", 23, 26, ["市场主体", "合作社"])
     False
     """
-    low, high = sentence_bounds(passage, start, end)
+    low, high = full_sentence_bounds(passage, start, end)
     own = [figure for figure in NUMBER_WITH_UNIT.finditer(passage, low, high)
            if start <= figure.start() < end and figure.group(2) not in DATE_UNITS]
 
@@ -378,7 +437,8 @@ def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str]) 
         siblings = sorted([figure, *rivals], key=lambda other: other.start())
 
         def said_of(other: re.Match) -> set[str]:
-            return {term for term in terms if term in figure_label(passage, low, other, siblings)}
+            label = figure_label(passage, low, other, siblings)
+            return {term for term in terms if names_unnegated(label, term)}
 
         mine = said_of(figure)
         return any(said_of(rival) > mine for rival in rivals)
@@ -386,19 +446,40 @@ def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str]) 
     return bool(own) and all(outnamed(figure) for figure in own)
 
 
+def negated_as_asked(terms: Iterable[str], question: str) -> set[str]:
+    """The terms, each with the 非 the question puts before it: the words drop 非 from 非税收收入, which asks for
+    what is not 税收收入.
+
+    >>> sorted(negated_as_asked(["税收收入", "完成"], "非税收收入完成多少"))
+    ['完成', '非税收收入']
+    """
+    return {NEGATING_PREFIX + term if NEGATING_PREFIX + term in question else term for term in terms}
+
+
+def names_unnegated(text: str, term: str) -> bool:
+    """Whether ``text`` names ``term`` other than as 非 + ``term``, which names what ``term`` is not
+    (``negated_as_asked`` keeps a question's own 非).
+
+    >>> names_unnegated("非税收收入100.97万元", "税收收入"), names_unnegated("其中税收收入6728.14万元", "税收收入")
+    (False, True)
+    """
+    return any(text[match.start() - 1:match.start()] != NEGATING_PREFIX for match in re.finditer(re.escape(term), text))
+
+
 def figure_label(text: str, sentence_start: int, figure: re.Match, figures: list[re.Match]) -> str:
-    """What a figure of a sentence is said of, among ``figures`` of its unit: its clause with the clauses before it
-    back to the previous figure's, the lead of a 、 list it is a later item of ("持续打造" for 10个 in
-    "持续打造9个…、10个…"), and the words before 其中 when it is one of the parts (其中…合作社69家 is said of the
-    市场主体 too).
+    """What a figure of a sentence is said of, among ``figures`` of its unit, within its part of the sentence (to a ；):
+    its clause with the clauses before it back to the previous figure's, the lead of a 、 list it is a later item of
+    ("持续打造" for 10个 in "持续打造9个…、10个…"), and the words before 其中 when it is one of the parts
+    (其中…合作社69家 is said of the 市场主体 too).
 
     >>> text = "全镇已成立市场主体118家，其中园区22家、合作社69家。"
     >>> figures = list(NUMBER_WITH_UNIT.finditer(text))
     >>> [figure_label(text, 0, figure, figures) for figure in figures]
     ['全镇已成立市场主体118家', '其中园区22家全镇已成立市场主体118家，', '其中园区合作社69家全镇已成立市场主体118家，']
     """
+    sentence_start = bounds_within(text, sentence_start, figure.start(), SENTENCE_ENDS)[0]
     clause_start, clause_end = bounds_within(text, sentence_start, figure.start(), _FIGURE_CLAUSE_ENDS)
-    earlier = [other for other in figures if other.end() <= clause_start]
+    earlier = [other for other in figures if sentence_start <= other.start() and other.end() <= clause_start]
     begin = bounds_within(text, sentence_start, earlier[-1].start(), _FIGURE_CLAUSE_ENDS)[1] + 1 if earlier \
         else sentence_start
     item_start, item_end = bounds_within(text, clause_start, figure.start(), _FIGURE_CLAUSE_ENDS + "、", clause_end)

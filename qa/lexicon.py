@@ -34,6 +34,9 @@ def is_han(ch: str) -> bool:
 # ---------------------------------------------------------------------------------------------- words
 
 PLACE_SUFFIXES = ("嘎查", "苏木", "街道", "社区", "园区", "镇", "村", "旗", "区", "县", "市", "乡", "盟", "州", "省")
+# A place word naming the scope, not the subject: 全镇 is the whole town, and a sentence on 全镇's 魔芋 says nothing of
+# its 茶园.
+SCOPE_WORD = re.compile(rf"[全本该我](?:{'|'.join(PLACE_SUFFIXES)})")
 QUESTION_WORDS = ("谁", "什么", "多少", "几", "哪", "如何", "怎", "何时", "何种", "为何", "百分之", "是否", "吗")
 STOP_TOKENS = frozenset(  # a list of words reads best as one string
     "的 了 在 是 和 与 及 或 等 为 对 把 被 将 从 向 于 以 由 也 都 就 还 又 个 之 其 "  # noqa: SIM905
@@ -86,6 +89,10 @@ QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多�
 # Questions that ask for a day, and what names one: 日 or 号 (4月6日, 次日, 15号) or a date in digits (2023-04-22).
 DAY_QUESTION = re.compile(r"哪一?天|几月几[日号]")
 DAY = re.compile(r"[日号]|[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}")
+# Questions that ask when, and what an answer to one names: a number or a word of time (年, 季, 朝, 期, 前后…). Of
+# CMRC 2018 train's 571 gold answers to such questions, 6 name none (魏晋, 幼儿园). 何时何地 asks where too.
+TIME_QUESTION = re.compile(r"什么时[候间]|何时(?!何地)|哪个时[候间期代]|(?:什么|哪个)(?:年代|时期|朝代)")
+TIME_MARK = re.compile(r"[0-9〇零一二三四五六七八九十百两]|[年月日号天时季春夏秋冬世纪代朝期晨晚夜周旬前后初末间午]")
 NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千万亿两]+")
 # A number and nothing else, bracketed or not: a section's or a list's number ((四), 3.), no answer to a question
 # that asks for no quantity (``answering.is_bare_number``).
@@ -102,6 +109,7 @@ GENERAL_CLASSIFIER = "个"  # counts anything ("几个孩子" → "3名子女"):
 ASKED_UNIT = re.compile(rf"(?:多少|(?<!哪)几(?!乎)){_ORDERS}([^\W\d_])([^\W\d_]{{0,4}})")
 FIGURE_UNIT = re.compile(rf"[0-9０-９.]+{_MAGNITUDE}([^\W\d_])")
 DATE_UNITS = "年月日号时"  # a figure in these dates something; it counts nothing
+NEGATING_PREFIX = "非"  # 非X names what is not X: 非税收收入 is the revenue other than 税收收入
 NUMBER_WITH_UNIT = re.compile(rf"({NUMBER.pattern}){_MAGNITUDE}([^\W\d_])")
 
 # ---------------------------------------------------------------------------------------------- shapes

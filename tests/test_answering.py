@@ -26,7 +26,11 @@ from qa.answering import (
     mentions,
     names_a_term,
     names_day,
+    names_time,
+    names_unnegated,
+    negated_as_asked,
     new_numbers,
+    one_of_a_list,
     outnamed_figure,
     person_at,
     question_marks,
@@ -133,6 +137,13 @@ def test_a_day_question_is_answered_by_a_span_that_names_a_day(engine):
     meeting = engine.answer("伊金霍洛镇第四届人民代表大会第三次会议是哪天召开的？")
     assert not meeting.found or names_day(meeting.text)
     assert engine.answer("音德尔镇党委扩大会议是哪天召开的？").text.startswith("2月15日")
+
+
+def test_a_question_asking_when_needs_a_span_naming_a_time(engine):
+    assert names_time("2023年4月") and names_time("每季度") and names_time("三天后")
+    assert not names_time("筹划举办“西部玫瑰文化节”")
+    festival = engine.answer("伊金霍洛镇打算什么时候举办西部玫瑰文化节？")  # the report plans it and names no time
+    assert not festival.found or names_time(festival.text)
 
 
 def test_a_lone_verb_is_no_answer(engine):
@@ -292,6 +303,34 @@ def test_a_figure_said_of_fewer_of_the_asked_words_than_its_neighbour_does_not_a
     assert outnamed_figure(villages, nine, nine + 2, courtyards)
     assert not outnamed_figure(villages, ten, ten + 3, courtyards)
     assert "18684" not in (engine.answer("伊金霍洛镇60周岁以上人群接种了多少剂次疫苗？").text or "")
+
+
+def test_a_figure_of_a_list_item_the_question_says_is_not_the_one_asked_is_outnamed(engine, seed_documents):
+    search = seed_documents["001_84905cf744b120d4.txt"].search  # 其中，税收收入…6728.14万元…；非税收收入…100.97万元
+    assert not names_unnegated("非税收收入预计完成", "税收收入") and names_unnegated("其中，税收收入", "税收收入")
+    asked = negated_as_asked(term_parts(key_terms(engine.segmenter.words("2023年税收收入预计完成多少？")),
+                                        engine.segmenter), "2023年税收收入预计完成多少？")
+    other = search.index("100.97万元")
+    assert outnamed_figure(search, other, other + 8, asked)  # the ；-list's other item is its rival
+    assert "100.97" not in (engine.answer("伊金霍洛镇2023年税收收入预计能完成多少？").text or "")
+    assert engine.answer("伊金霍洛镇2023年非税收收入预计能完成多少？").text == "100.97万元"
+    # a ； part's 其中 names what its own part is about
+    assert engine.answer("伊金霍洛镇2022年全年累计完成固定资产投资多少？").text == "1.28亿元"
+
+
+def test_a_figure_said_of_a_whole_list_is_no_answer_for_one_item(engine, seed_documents):
+    search = seed_documents["003_70f536fde6f55a41.txt"].search  # 开办砂石厂、共建…等项目，2021年度…收入突破50万元
+    income = search.index("50万元")
+    assert one_of_a_list(search, income, income + 4, ["砂石厂", "收入"])
+    assert not one_of_a_list(search, income, income + 4, ["嘎查", "集体", "收入"])
+    assert "50万元" not in (engine.answer("阿拉善高新区的砂石厂每年给嘎查带来多少收入？").text or "")
+    assert "50万元" in engine.answer("阿拉善高新区2021年度2个嘎查集体经营性收入突破了多少？").text
+
+
+def test_a_scope_word_is_no_subject_a_figure_can_be_said_of(engine):
+    tea = engine.answer("宋家镇全镇的茶园总面积有多少亩？")  # its 全镇 sentence is of 6300余亩 魔芋
+    assert "6300" not in (tea.text or "")
+    assert engine.answer("宋家镇全镇规范化种植魔芋多少亩？").text.startswith("6300余亩")
 
 
 def test_a_sentence_without_a_year_is_of_its_sections_year(seed_documents):
