@@ -54,6 +54,7 @@ from .lexicon import (
     HAN_RUN,
     HEADING_YEAR,
     LIST_MARKER,
+    NAME_QUESTION,
     NEGATING_PREFIX,
     NUMBER,
     NUMBER_WITH_UNIT,
@@ -223,6 +224,9 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
                                                             engine.segmenter)]
     if WHO_QUESTION.search(asked):
         spans = [span for span in spans if not crosses_clause(passages[span.passage][span.start:span.end])]
+    if NAME_QUESTION.search(asked):
+        spans = [span for span in spans
+                 if not opens_with_preposition(passages[span.passage][span.start:span.end], engine.segmenter)]
     if not QUANTITY_QUESTION.search(asked):
         spans = [span for span in spans if not is_bare_number(passages[span.passage][span.start:span.end])]
     else:
@@ -256,6 +260,18 @@ def is_bare_verb(span: str, segmenter: Segmenter) -> bool:
     """
     words = segmenter.tagged(span.strip(_EDGE_MARKS))
     return len(words) == 1 and words[0][1] == "v"
+
+
+def opens_with_preposition(span: str, segmenter: Segmenter) -> bool:
+    """Whether ``span`` opens with a preposition (jieba's tag p: 通过, 在, 按照): it tells how or where, and names
+    nothing a 叫什么 question asks for. One of CMRC 2018 train's 223 gold answers to such questions does, mis-tagged
+    (朝比奈实玖瑠的冒险).
+
+    >>> opens_with_preposition("通过整合资金联合开办砂石厂", Segmenter()), opens_with_preposition("恼包村", Segmenter())
+    (True, False)
+    """
+    words = segmenter.tagged(span.strip(_EDGE_MARKS))
+    return bool(words) and words[0][1] == "p"
 
 
 def is_bare_number(span: str) -> bool:

@@ -83,6 +83,8 @@ _POST = r"(?:书记|[^\W\d_]长|主任|主席|委员|经理|负责人|主持人|
 ROLE_HOLDER_QUESTION = re.compile(_POST + r"(?:是|叫|为)?(?:谁|什么名字|哪位)")
 POST_TITLE = re.compile(_POST + "$")  # a word that names a post: 镇长, 副书记
 WHO_QUESTION = re.compile(r"谁|哪位")  # asks for a person or a body, which one clause names
+# Questions that ask for a name, which no adverbial (通过…, 在…) gives (``answering.opens_with_preposition``).
+NAME_QUESTION = re.compile(r"叫什么|什么名字|名字是什么|什么名称|名称是什么|叫做什么|称为什么|称作什么")
 # Questions that ask for a quantity, a count, a year or a day, and the numbers (digits or Chinese numerals) an answer
 # to one must hold. 哪几 asks for a list and 几乎 means "almost": neither asks for a number.
 QUANTITY_QUESTION = re.compile(r"多少|(?<!哪)几(?!乎)|哪一?[年天]|多大")

@@ -31,6 +31,7 @@ from qa.answering import (
     negated_as_asked,
     new_numbers,
     one_of_a_list,
+    opens_with_preposition,
     outnamed_figure,
     person_at,
     question_marks,
@@ -144,6 +145,15 @@ def test_a_question_asking_when_needs_a_span_naming_a_time(engine):
     assert not names_time("筹划举办“西部玫瑰文化节”")
     festival = engine.answer("伊金霍洛镇打算什么时候举办西部玫瑰文化节？")  # the report plans it and names no time
     assert not festival.found or names_time(festival.text)
+
+
+def test_an_adverbial_is_no_name(engine):
+    assert opens_with_preposition("通过整合资金联合开办砂石厂", engine.segmenter)
+    assert opens_with_preposition("在恼包村", engine.segmenter)
+    assert not opens_with_preposition("“四个一”帮扶机制", engine.segmenter)
+    villages = engine.answer("阿拉善高新区所辖的两个嘎查分别叫什么名字？")  # the report never names them
+    assert not villages.found or not opens_with_preposition(villages.text, engine.segmenter)
+    assert "四个一" in engine.answer("阿拉善高新区的帮扶机制叫什么？").text
 
 
 def test_a_lone_verb_is_no_answer(engine):
