@@ -217,30 +217,32 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
     passages = [document.search[hit.start:hit.end] for document, hit in zip(documents, hits, strict=True)]
     titled = [passage + document.search_title for passage, document in zip(passages, documents, strict=True)]
     shares = supports(engine, asked, titled)
-    spans = [span for span in reader.read(asked, passages)
-             if not is_bare_verb(passages[span.passage][span.start:span.end], engine.segmenter)]
+
+    def said(span: Span) -> str:
+        return passages[span.passage][span.start:span.end]
+
+    spans = [span for span in reader.read(asked, passages) if not is_bare_verb(said(span), engine.segmenter)]
     if ROLE_HOLDER_QUESTION.search(asked):
         spans = [span for span in spans if holds_asked_post(passages[span.passage], span.start, span.end, asked,
                                                             engine.segmenter)]
     if WHO_QUESTION.search(asked):
-        spans = [span for span in spans if not crosses_clause(passages[span.passage][span.start:span.end])]
+        spans = [span for span in spans if not crosses_clause(said(span))]
     if NAME_QUESTION.search(asked):
-        spans = [span for span in spans
-                 if not opens_with_preposition(passages[span.passage][span.start:span.end], engine.segmenter)]
+        spans = [span for span in spans if not opens_with_preposition(said(span), engine.segmenter)]
     if not QUANTITY_QUESTION.search(asked):
-        spans = [span for span in spans if not is_bare_number(passages[span.passage][span.start:span.end])]
+        spans = [span for span in spans if not is_bare_number(said(span))]
     else:
         units = asked_units(asked, engine.figure_units)
         subject = [term for term in key_terms(engine.segmenter.words(asked)) if not SCOPE_WORD.fullmatch(term)]
         terms = negated_as_asked(term_parts(subject, engine.segmenter), asked)
-        spans = [span for span in spans if new_numbers(passages[span.passage][span.start:span.end], asked, units)
+        spans = [span for span in spans if new_numbers(said(span), asked, units)
                  and names_a_term(passages[span.passage], span.start, span.end, terms)
                  and not outnamed_figure(passages[span.passage], span.start, span.end, terms)
                  and not one_of_a_list(passages[span.passage], span.start, span.end, subject)]
     if DAY_QUESTION.search(asked):
-        spans = [span for span in spans if names_day(passages[span.passage][span.start:span.end])]
+        spans = [span for span in spans if names_day(said(span))]
     if TIME_QUESTION.search(asked):
-        spans = [span for span in spans if names_time(passages[span.passage][span.start:span.end])]
+        spans = [span for span in spans if names_time(said(span))]
     years = set(asked_years(asked))
     if years:
         spans = [span for span in spans if not dated_otherwise(
@@ -411,7 +413,7 @@ def one_of_a_list(passage: str, start: int, end: int, terms: Collection[str]) ->
                 and sum(any(other in item for other in terms) for item in items) == 1)
 
     def only_listed(term: str) -> bool:
-        positions = [match.start() for match in re.finditer(re.escape(term), passage[:high]) if match.start() >= low]
+        positions = [match.start() for match in re.compile(re.escape(term)).finditer(passage, low, high)]
         return bool(positions) and all(listed_alone(position, term) for position in positions)
 
     return any(only_listed(term) for term in terms if len(term) > 1)
