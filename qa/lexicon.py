@@ -59,7 +59,9 @@ RARE_WORD_FREQ = 500
 
 # Questions about a document itself, not its content ("这篇报道的作者是谁？"): words naming the document, and the
 # words that ask for each header field (``Document.metadata``; "person" is its author, else its speaker).
-DOCUMENT_WORDS = re.compile(r"文章|报道|稿件|本文|该文|一文|新闻|通讯|报告|讲话|(?:这|那|该|此)一?[篇份]")
+# A pointer (这篇, 那份) names the document together with the noun it counts, before 的 (那篇稿子的, 这份材料的).
+DOCUMENT_WORDS = re.compile(r"文章|报道|稿件|本文|该文|一文|新闻|通讯|报告|讲话|"
+                            r"(?:这|那|该|此)一?[篇份](?:[\u4e00-\u9fff]{1,2}(?=的))?")
 FIELD_QUESTIONS = (
     ("person", re.compile(r"作者|谁写|撰稿|撰写|写的|记者|报告人|讲话人|谁来?(?:作|做|讲)|谁代表")),
     ("source", re.compile(r"来源|出自|哪个网站|哪家媒体|发布机构|哪个单位发布")),

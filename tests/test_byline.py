@@ -43,6 +43,8 @@ def test_the_subject_is_what_names_the_document():
     assert "报道" not in subject_of("宋家镇那篇报道是谁写的？") and "写的" not in subject_of("宋家镇那篇报道是谁写的？")
     assert "这份" not in subject_of("伊金霍洛镇这份政府工作报告是哪天在大会上作的？")  # a pointer names nothing
     assert "日期" not in subject_of("人代会上作报告的日期是哪天？")  # the field's words go whole, 报告 in them
+    assert subject_of("宋家镇这份材料的来源是哪里？").split() == ["宋家镇", "的", "是哪里?"]  # and its noun
+    assert "宋家镇" in subject_of("那篇关于宋家镇的文章是谁写的？")  # not a phrase before 的
 
 
 def test_field_span_points_at_the_header_value(seed_documents):
@@ -62,6 +64,7 @@ def test_field_span_points_at_the_header_value(seed_documents):
         ("宋家镇那篇介绍党建引领高质量发展的稿件是谁写的？", "方凤玲", "004_85481d78a7325808.txt"),
         ("介紹阿拉善高新區農牧區黨建品牌的那篇文章，作者是誰？", "楊占軍", "003_70f536fde6f55a41.txt"),
         ("伊金霍洛镇这篇报告是谁作的？", "苏利军", "001_84905cf744b120d4.txt"),  # the speaker of a report
+        ("宋家镇这篇东西的作者是谁？", "方凤玲", "004_85481d78a7325808.txt"),  # named by the pointer's noun
         ("介绍宋家镇党建引领高质量发展的那篇稿件，责任编辑是谁？", "裴佳佳", "004_85481d78a7325808.txt"),
         ("伊金霍洛镇人代会上的那篇政府工作报告是几月几日作的？", "2023年4月20日", "001_84905cf744b120d4.txt"),
     ],
