@@ -17,10 +17,11 @@ the unit it asks for when it names one (``new_numbers``, ``asked_units``; a list
 sentence that names one of the question's key words (``names_a_term``: 魔芋's 6300余亩 is not the 茶园's) and not
 by a figure another of its unit in the sentence outnames, said of more of those words (``outnamed_figure``: the
 市场主体's 118家 is not the 合作社's 69家 after 其中), and one asking for a day only by a span that names one
-(``names_day``: 一、2022年 is no day); a lone verb answers nothing (``is_bare_verb``), nor a whole clause a 谁
-question (``crosses_clause``); a question asking who holds a post only by a span that names a person under that
-post, if any (``holds_asked_post``); questions about a document's header (author, date, source) are answered by
-``qa.byline``.
+(``names_day``: 一、2022年 is no day), and one asking how much something grew only by a figure said as a change
+(``names_change``: 同比增长10.95%, not the 1.28亿元 invested); a lone verb answers nothing (``is_bare_verb``), nor a
+whole clause a 谁 question (``crosses_clause``); a question asking who holds a post only by a span that names a
+person under that post, if any (``holds_asked_post``); questions about a document's header (author, date, source)
+are answered by ``qa.byline``.
 
 Example::
 
@@ -43,6 +44,8 @@ from .lexicon import (
     ASKED_UNIT,
     BARE_NUMBER,
     BRACKET_PAIRS,
+    CHANGE_QUESTION,
+    CHANGE_WORD,
     CHINESE_DIGITS,
     CLAUSE_ENDS,
     DATE_UNITS,
@@ -239,6 +242,8 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
                  and names_a_term(passages[span.passage], span.start, span.end, terms)
                  and not outnamed_figure(passages[span.passage], span.start, span.end, terms)
                  and not one_of_a_list(passages[span.passage], span.start, span.end, subject)]
+    if CHANGE_QUESTION.search(asked):
+        spans = [span for span in spans if names_change(passages[span.passage], span.start, span.end)]
     if DAY_QUESTION.search(asked):
         spans = [span for span in spans if names_day(said(span))]
     if TIME_QUESTION.search(asked):
@@ -306,6 +311,22 @@ def names_time(span: str) -> bool:
     [True, True, False, False]
     """
     return bool(TIME_MARK.search(span))
+
+
+def names_change(passage: str, start: int, end: int) -> bool:
+    """Whether a figure of the span ``passage[start:end]`` is said as a change (``lexicon.CHANGE_WORD`` in its clause
+    before it: 同比增长10.95%, 新增岗位120个), as an answer to 增长了多少 must: the 1.28亿元 of
+    "完成固定资产投资1.28亿元，同比增长10.95%" is how much was invested, not how much that grew.
+
+    >>> text = "完成固定资产投资1.28亿元，同比增长10.95%。"
+    >>> names_change(text, 8, 14), names_change(text, 19, 25), names_change(text, 8, 25)
+    (False, True, True)
+    """
+    for figure in NUMBER.finditer(passage, start, end):
+        clause_start = bounds_within(passage, 0, figure.start(), _FIGURE_CLAUSE_ENDS + "、")[0]
+        if CHANGE_WORD.search(passage, clause_start, figure.start()):
+            return True
+    return False
 
 
 def crosses_clause(span: str) -> bool:

@@ -97,6 +97,12 @@ DAY = re.compile(r"[日号]|[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}")
 # CMRC 2018 train's 571 gold answers to such questions, 6 name none (魏晋, 幼儿园). 何时何地 asks where too.
 TIME_QUESTION = re.compile(r"什么时[候间]|何时(?!何地)|哪个时[候间期代]|(?:什么|哪个)(?:年代|时期|朝代)")
 TIME_MARK = re.compile(r"[0-9〇零一二三四五六七八九十百两]|[年月日号天时季春夏秋冬世纪代朝期晨晚夜周旬前后初末间午]")
+# Questions that ask how much something changed (增长了多少, 涨了几成, 下降了百分之多少, 增幅是多少), and the words
+# that say a figure is a change, not a level (同比增长10.95%, 新增岗位120个), which an answer to one must be said with
+# (``answering.names_change``).
+_CHANGE = r"增长|增加|提高|提升|上升|上涨|下降|减少|降低|下跌|回落|增幅|增速|涨幅|降幅|[增涨降跌]"
+CHANGE_QUESTION = re.compile(rf"(?:{_CHANGE})了?(?:百分之)?(?:多少|几)|(?:增幅|增速|涨幅|降幅)\S{{0,2}}(?:多少|几)")
+CHANGE_WORD = re.compile(_CHANGE)
 NUMBER = re.compile(r"[0-9０-９.]+|[〇零一二三四五六七八九十百千万亿两]+")
 # A number and nothing else, bracketed or not: a section's or a list's number ((四), 3.), no answer to a question
 # that asks for no quantity (``answering.is_bare_number``).

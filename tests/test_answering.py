@@ -25,6 +25,7 @@ from qa.answering import (
     known_places,
     mentions,
     names_a_term,
+    names_change,
     names_day,
     names_time,
     names_unnegated,
@@ -41,7 +42,7 @@ from qa.answering import (
     trim,
     word_end,
 )
-from qa.lexicon import ROLE_HOLDER_QUESTION
+from qa.lexicon import CHANGE_QUESTION, ROLE_HOLDER_QUESTION
 from qa.script import to_search, to_simplified
 from qa.terms import key_terms
 
@@ -145,6 +146,17 @@ def test_a_question_asking_when_needs_a_span_naming_a_time(engine):
     assert not names_time("筹划举办“西部玫瑰文化节”")
     festival = engine.answer("伊金霍洛镇打算什么时候举办西部玫瑰文化节？")  # the report plans it and names no time
     assert not festival.found or names_time(festival.text)
+
+
+def test_a_question_asking_for_a_change_needs_a_figure_said_as_one(engine):
+    sentence = "累计完成固定资产投资1.28亿元，同比增长10.95%；新增岗位120个。"
+    assert not names_change(sentence, 10, 16)  # the investment, not its growth
+    assert names_change(sentence, 21, 27) and names_change(sentence, 10, 27) and names_change(sentence, 32, 36)
+    assert CHANGE_QUESTION.search("固定资产投资涨了多少") and CHANGE_QUESTION.search("信访案件下降了百分之几")
+    assert not CHANGE_QUESTION.search("新增城镇就业多少人")  # how many, not how much more
+    growth = engine.answer("伊金霍洛镇2022年固定资产投资比上年增长了多少？")
+    assert not growth.found or "1.28亿元" not in growth.text or "10.95%" in growth.text
+    assert "7人" in engine.answer("宋家镇公务员和事业单位近半年新增了多少人？").text
 
 
 def test_an_adverbial_is_no_name(engine):
