@@ -35,6 +35,7 @@ from qa.answering import (
     opens_with_preposition,
     outnamed_figure,
     person_at,
+    place_start,
     question_marks,
     section_years,
     term_parts,
@@ -116,6 +117,17 @@ def test_a_span_that_stops_inside_a_word_ends_with_the_word(engine):
     unlearned = "2021年，阿拉坦花嘎查被评为全国脱贫攻坚先进集体"  # jieba's dictionary has no 嘎查: 嘎/查
     village = unlearned.index("阿拉坦花")
     assert unlearned[village:word_end(unlearned, village, village + 5, engine.segmenter)] == "阿拉坦花嘎查"
+
+
+def test_a_place_the_span_starts_inside_starts_with_its_name(engine):
+    text = "我镇在恼包村举办了第一届清风文化节，现在是高档街区，实行干部包村"
+    village = text.index("包村")
+    assert text[place_start(text, village, village + 2, engine.segmenter):village + 2] == "恼包村"
+    quarter = text.index("高档街区")  # 是 is a verb, and 在 is part of 现在
+    assert place_start(text, quarter, quarter + 4, engine.segmenter) == quarter
+    duty = text.rindex("包村")  # no preposition before: a duty, not a village
+    assert place_start(text, duty, duty + 2, engine.segmenter) == duty
+    assert "恼包村" in engine.answer("清风文化节是在哪个村举办的？").text
 
 
 def test_a_list_items_numeral_is_no_figure():
