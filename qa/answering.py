@@ -6,7 +6,8 @@ question was asked in. Each passage's best span gets a confidence from its margi
 support of its passage (``supports``); the most confident span is the answer when its confidence beats the
 calibrated threshold; otherwise the reader abstains and the closest passages are given as related ones. A span that
 stops inside a word or an administrative unit (嘎查) ends with it (``word_end``), and takes in the noun the question
-asks for when that follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法). Rules sit beside the reader,
+asks for when that follows it (``through_asked_noun``: 4567 → 4567工作法 for 什么工作法); one that starts inside a
+place's name after a preposition starts with the name (``place_start``: 包村 → 恼包村). Rules sit beside the reader,
 each measured to help on top of it (docs/architecture.md): passages of a document that never mentions a year, an
 ordinal (第二届) or a place the corpus knows that the question names are not read (``question_marks``, ``mentions``),
 nor a passage that does not name the most specific place when the report's title does not (``about_place``); a span
