@@ -17,7 +17,8 @@ names no year under a section heading of another year (``section_years``: 一、
 the unit it asks for when it names one (``new_numbers``, ``asked_units``; a list item's 二要 is no number), in a
 sentence that names one of the question's key words (``names_a_term``: 魔芋's 6300余亩 is not the 茶园's) and not
 by a figure another of its unit in the sentence outnames, said of more of those words (``outnamed_figure``: the
-市场主体's 118家 is not the 合作社's 69家 after 其中), and one asking for a day only by a span that names one
+市场主体's 118家 is not the 合作社's 69家 after 其中, nor is a part after 其中 its whole when the question names
+nothing the part adds), and one asking for a day only by a span that names one
 (``names_day``: 一、2022年 is no day), and one asking how much something grew only by a figure said as a change
 (``names_change``: 同比增长10.95%, not the 1.28亿元 invested); a lone verb answers nothing (``is_bare_verb``), nor a
 whole clause a 谁 question (``crosses_clause``); a question asking who holds a post only by a span that names a
@@ -241,7 +242,7 @@ def most_confident(reader: Reader, engine, question: str, hits: list[Hit]) -> tu
         terms = negated_as_asked(term_parts(subject, engine.segmenter), asked)
         spans = [span for span in spans if new_numbers(said(span), asked, units)
                  and names_a_term(passages[span.passage], span.start, span.end, terms)
-                 and not outnamed_figure(passages[span.passage], span.start, span.end, terms)
+                 and not outnamed_figure(passages[span.passage], span.start, span.end, terms, units)
                  and not one_of_a_list(passages[span.passage], span.start, span.end, subject)]
     if CHANGE_QUESTION.search(asked):
         spans = [span for span in spans if names_change(passages[span.passage], span.start, span.end)]
@@ -454,8 +455,9 @@ def names_a_term(passage: str, start: int, end: int, terms: Collection[str]) -> 
     return not terms or any(term in sentence for term in terms)
 
 
-def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str]) -> bool:
-    """Whether every figure of the span is outnamed: another figure in digits of its unit in its sentence (to the full
+def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str], units: Collection[str] = ()) -> bool:
+    """Whether every figure of the span (in one of the ``units`` asked, if any: 60周岁 qualifies the 6113剂次 of
+    "60周岁以上人群接种疫苗6113剂次") is outnamed: another figure in digits of its unit in its sentence (to the full
     stop: the items of a ； list are rivals), outside the span, is said of a strict superset of the question's key
     words that it is said of (``figure_label``; 非税收收入 is not said of 税收收入). The span then gives a list's total
     or neighbour instead of the item asked ("市场主体118家，其中…合作社69家" for 合作社有多少家; 18684剂次 for the
@@ -469,19 +471,26 @@ def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str]) 
     """
     low, high = full_sentence_bounds(passage, start, end)
     own = [figure for figure in NUMBER_WITH_UNIT.finditer(passage, low, high)
-           if start <= figure.start() < end and figure.group(2) not in DATE_UNITS]
+           if start <= figure.start() < end and figure.group(2) not in DATE_UNITS
+           and (not units or figure.group(2) in units)]
 
     def outnamed(figure: re.Match) -> bool:
         rivals = [other for other in FIGURE_UNIT.finditer(passage, low, high) if other.group(1) == figure.group(2)
                   and not start <= other.start() < end and other.group(0) != figure.group(0)]
         siblings = sorted([figure, *rivals], key=lambda other: other.start())
 
-        def said_of(other: re.Match) -> set[str]:
-            label = figure_label(passage, low, other, siblings)
+        def said_of(other: re.Match, whole: bool = True) -> set[str]:
+            label = figure_label(passage, low, other, siblings, whole)
             return {term for term in terms if names_unnegated(label, term)}
 
         mine = said_of(figure)
-        return any(said_of(rival) > mine for rival in rivals)
+        if any(said_of(rival) > mine for rival in rivals):
+            return True
+        # a part after 其中 whose own words add none the question names to its whole's is not what it asks for
+        # (6113剂次 of 60周岁以上人群 for all the doses of 新冠疫苗)
+        parts = passage.find("其中", low, figure.start())
+        wholes = [said_of(rival) for rival in rivals if 0 <= rival.start() < parts]
+        return any(whole and said_of(figure, whole=False) <= whole for whole in wholes)
 
     return bool(own) and all(outnamed(figure) for figure in own)
 
@@ -506,7 +515,7 @@ def names_unnegated(text: str, term: str) -> bool:
     return any(text[match.start() - 1:match.start()] != NEGATING_PREFIX for match in re.finditer(re.escape(term), text))
 
 
-def figure_label(text: str, sentence_start: int, figure: re.Match, figures: list[re.Match]) -> str:
+def figure_label(text: str, sentence_start: int, figure: re.Match, figures: list[re.Match], whole: bool = True) -> str:
     """What a figure of a sentence is said of, among ``figures`` of its unit, within its part of the sentence (to a ；):
     its clause with the clauses before it back to the previous figure's, the lead of a 、 list it is a later item of
     ("持续打造" for 10个 in "持续打造9个…、10个…"), and the words before 其中 when it is one of the parts
@@ -526,8 +535,8 @@ def figure_label(text: str, sentence_start: int, figure: re.Match, figures: list
     first = min(other.start() for other in figures if clause_start <= other.start() < clause_end)
     lead = text[clause_start:first] if item_start > clause_start else ""
     parts = text.find("其中", sentence_start, figure.start())
-    whole = text[sentence_start:parts] if parts >= 0 else ""
-    return text[begin:clause_start] + lead + text[item_start:item_end] + whole
+    said_of_whole = text[sentence_start:parts] if whole and parts >= 0 else ""
+    return text[begin:clause_start] + lead + text[item_start:item_end] + said_of_whole
 
 
 def bounds_within(text: str, low: int, position: int, ends: str, high: int | None = None) -> tuple[int, int]:

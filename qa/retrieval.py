@@ -27,6 +27,7 @@ import numpy as np
 from .bm25 import BM25
 from .chunking import sentence_spans
 from .conversation import Turn
+from .lexicon import SPOKEN_ENDING, SPOKEN_WORDS
 from .script import to_search
 from .settings import Settings
 from .storage import IndexProblem, StoredIndex, load_index
@@ -40,6 +41,19 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u
 def clean_question(question: str, max_chars: int) -> str:
     """The question as searched: control characters removed, whitespace folded, at most ``max_chars``."""
     return " ".join(_CONTROL.sub(" ", str(question or "")).split())[:max_chars]
+
+
+def written_form(question: str) -> str:
+    """``question`` in written Chinese, which the reader was trained on: spoken question words become written ones
+    and the particle that ends a spoken question goes (``lexicon.SPOKEN_WORDS``, ``lexicon.SPOKEN_ENDING``).
+
+    >>> written_form("伊金霍洛镇信访工作去年评了个啥称号来着？")
+    '伊金霍洛镇信访工作去年评了个什么称号？'
+    """
+    question = SPOKEN_ENDING.sub("", question)
+    for spoken, written in SPOKEN_WORDS:
+        question = question.replace(spoken, written)
+    return question
 
 
 def rrf(rankings: list[list[int]], k: int) -> dict[int, float]:
@@ -142,7 +156,7 @@ class Engine:
         """The ``k`` best chunks for ``question``; ``sources`` limits the search to those files;
         ``mode`` is ``hybrid`` (default), ``dense`` or ``bm25`` (the baselines)."""
         k = max(1, int(k or self.settings.top_k))
-        query = to_search(clean_question(question, self.settings.max_question_chars))
+        query = to_search(written_form(clean_question(question, self.settings.max_question_chars)))
         if not query.strip() or not self.stored.chunks:
             return []
         allowed = self._allowed(sources)
@@ -199,9 +213,10 @@ class Engine:
         understood = understand(question, [as_turn(turn) for turn in history], self.segmenter, self.titles())
         if sources is None and understood.sources is not None:
             sources = understood.sources
-        hits = self.retrieve(understood.question, max(k, self.settings.reader_passages), sources)
+        asked = written_form(understood.question)
+        hits = self.retrieve(asked, max(k, self.settings.reader_passages), sources)
         read = hits[: self.settings.reader_passages]
-        result = byline_answer(understood.question, read, self) or read_answer(understood.question, read, self)
+        result = byline_answer(asked, read, self) or read_answer(asked, read, self)
         result.question = question
         result.understood = understood.question if understood.rewritten() else ""
         result.citations = self.per_paragraph(result.citations or hits)[:k] if hits else []

@@ -339,6 +339,22 @@ def test_a_figure_said_of_fewer_of_the_asked_words_than_its_neighbour_does_not_a
     assert "18684" not in (engine.answer("伊金霍洛镇60周岁以上人群接种了多少剂次疫苗？").text or "")
 
 
+def test_a_part_after_qi_zhong_does_not_answer_for_its_whole(engine, seed_documents):
+    search = seed_documents["001_84905cf744b120d4.txt"].search  # 接种新冠疫苗18684剂次，其中60周岁以上人群…6113剂次
+    asked = "伊金霍洛镇去年新冠疫苗一共接种了多少剂次？"
+    everyone = term_parts(key_terms(engine.segmenter.words(asked)), engine.segmenter)
+    units = asked_units(asked, engine.figure_units)
+    elderly = search.index("其中60周岁")
+    elderly_end = search.index("6113剂次") + 6
+    assert outnamed_figure(search, elderly, elderly_end, everyone, units)  # 60周岁 is no figure of the unit asked
+    assert not outnamed_figure(search, elderly, elderly_end, everyone)  # without the unit, 60周岁 has no rival
+    older = term_parts(key_terms(engine.segmenter.words("60周岁以上人群接种了多少剂次？")), engine.segmenter)
+    assert not outnamed_figure(search, elderly, elderly_end, older, units)  # the part asked for by its own words
+    market = "全镇已成立市场主体118家，其中园区22家、合作社69家。"
+    assert outnamed_figure(market, 23, 26, ["市场主体"]) and not outnamed_figure(market, 23, 26, ["合作社"])
+    assert "6113" not in (engine.answer(asked).text or "")
+
+
 def test_a_figure_of_a_list_item_the_question_says_is_not_the_one_asked_is_outnamed(engine, seed_documents):
     search = seed_documents["001_84905cf744b120d4.txt"].search  # 其中，税收收入…6728.14万元…；非税收收入…100.97万元
     assert not names_unnegated("非税收收入预计完成", "税收收入") and names_unnegated("其中，税收收入", "税收收入")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.retrieval import clean_question, rrf
+from qa.retrieval import clean_question, rrf, written_form
 from qa.script import is_traditional, to_search, to_simplified, to_traditional
 
 pytestmark = pytest.mark.slow
@@ -88,6 +88,18 @@ def test_empty_and_noisy_questions(engine) -> None:
     assert engine.retrieve("") == [] and engine.retrieve(" \u200b\n\t") == []
     noisy = engine.retrieve("伊金霍洛镇\x00全年总收入\u200b是多少？", k=1)[0]
     assert noisy.text == engine.retrieve("伊金霍洛镇全年总收入是多少？", k=1)[0].text
+
+
+def test_spoken_questions_are_read_in_written_form(engine) -> None:
+    assert written_form("宋家镇深挖的那个非遗技艺叫啥名啊？") == "宋家镇深挖的那个非遗技艺叫什么名？"
+    assert written_form("伊金霍洛镇那份报告，会上是哪天作的来着") == "伊金霍洛镇那份报告，会上是哪天作的"
+    assert written_form("宋家镇的首位产业咋样？") == "宋家镇的首位产业怎样？"
+    assert written_form("那2021年呢？") == "那2021年？"  # follow-ups are understood before (qa.conversation)
+    spoken = engine.answer("宋家镇人居环境整治用的是个啥工作法")
+    assert spoken.question == "宋家镇人居环境整治用的是个啥工作法" and "1535" in spoken.text
+    assert engine.answer("伊金霍洛镇那份报告，会上是哪天作的来着").text == "2023年4月20日"
+    first = engine.answer("伊金霍洛镇2022年全年总收入是多少？")
+    assert engine.answer("那2021年呢？", history=[first]).understood == "伊金霍洛镇2021年全年总收入是多少？"
 
 
 def test_clean_question_and_rrf() -> None:
