@@ -38,9 +38,10 @@ PLACE_SUFFIXES = ("嘎查", "苏木", "街道", "社区", "园区", "镇", "村"
 # its 茶园.
 SCOPE_WORD = re.compile(rf"[全本该我](?:{'|'.join(PLACE_SUFFIXES)})")
 # Spoken question words and the written ones the reader was trained on (CMRC 2018's questions are written
-# Chinese): 啥 is 什么 and 咋 is 怎么; a particle that ends a spoken question (来着, 啊, 吧) adds nothing to it.
+# Chinese): 啥 is 什么 and 咋 is 怎么; a modal particle at the end of a question adds nothing to it (来着:
+# "…是多少来着", asking again).
 SPOKEN_WORDS = (("啥子", "什么"), ("啥", "什么"), ("咋样", "怎样"), ("咋", "怎么"))
-SPOKEN_ENDING = re.compile(r"(?:来着|來著|啊|呀|呢|吧|嘛|呗|唄)+(?=[\s?？!！。.]*$)")
+SPOKEN_ENDINGS = ("来着", "來著", "啊", "呀", "呢", "吧", "嘛", "呗", "唄", "啦", "哦")
 QUESTION_WORDS = ("谁", "什么", "多少", "几", "哪", "如何", "怎", "何时", "何种", "为何", "百分之", "是否", "吗")
 STOP_TOKENS = frozenset(  # a list of words reads best as one string
     "的 了 在 是 和 与 及 或 等 为 对 把 被 将 从 向 于 以 由 也 都 就 还 又 个 之 其 "  # noqa: SIM905

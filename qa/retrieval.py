@@ -27,13 +27,14 @@ import numpy as np
 from .bm25 import BM25
 from .chunking import sentence_spans
 from .conversation import Turn
-from .lexicon import SPOKEN_ENDING, SPOKEN_WORDS
+from .lexicon import SPOKEN_ENDINGS, SPOKEN_WORDS
 from .script import to_search
 from .settings import Settings
 from .storage import IndexProblem, StoredIndex, load_index
 from .terms import Segmenter, adjacent_pairs, coverage, key_terms, phrase_coverage, term_weights
 from .types import Answer, Chunk, Hit
 
+_QUESTION_END = " ?？!！。."
 # control and invisible characters, and lone surrogates (valid in JSON, but no tokenizer can encode them)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ud800-\udfff]")
 
@@ -43,17 +44,25 @@ def clean_question(question: str, max_chars: int) -> str:
     return " ".join(_CONTROL.sub(" ", str(question or "")).split())[:max_chars]
 
 
-def written_form(question: str) -> str:
+def written_form(question: str, segmenter: Segmenter) -> str:
     """``question`` in written Chinese, which the reader was trained on: spoken question words become written ones
-    and the particle that ends a spoken question goes (``lexicon.SPOKEN_WORDS``, ``lexicon.SPOKEN_ENDING``).
+    (``lexicon.SPOKEN_WORDS``), and the modal particles at its end go (``lexicon.SPOKEN_ENDINGS``: 啊, 吧, 来着; a
+    one-character particle only when jieba reads it as a word, so not the 吧 of 酒吧).
 
-    >>> written_form("伊金霍洛镇信访工作去年评了个啥称号来着？")
+    >>> written_form("伊金霍洛镇信访工作去年评了个啥称号来着？", Segmenter())
     '伊金霍洛镇信访工作去年评了个什么称号？'
     """
-    question = SPOKEN_ENDING.sub("", question)
+    body = question.rstrip(_QUESTION_END)
+    end = question[len(body):]
+    while words := segmenter.words(body):
+        ending = next((ending for ending in SPOKEN_ENDINGS
+                       if body.endswith(ending) and (len(ending) > 1 or words[-1] == ending)), "")
+        if not ending:
+            break
+        body = body[:-len(ending)]
     for spoken, written in SPOKEN_WORDS:
-        question = question.replace(spoken, written)
-    return question
+        body = body.replace(spoken, written)
+    return body + end
 
 
 def rrf(rankings: list[list[int]], k: int) -> dict[int, float]:
@@ -156,7 +165,7 @@ class Engine:
         """The ``k`` best chunks for ``question``; ``sources`` limits the search to those files;
         ``mode`` is ``hybrid`` (default), ``dense`` or ``bm25`` (the baselines)."""
         k = max(1, int(k or self.settings.top_k))
-        query = to_search(written_form(clean_question(question, self.settings.max_question_chars)))
+        query = to_search(written_form(clean_question(question, self.settings.max_question_chars), self.segmenter))
         if not query.strip() or not self.stored.chunks:
             return []
         allowed = self._allowed(sources)
@@ -213,7 +222,7 @@ class Engine:
         understood = understand(question, [as_turn(turn) for turn in history], self.segmenter, self.titles())
         if sources is None and understood.sources is not None:
             sources = understood.sources
-        asked = written_form(understood.question)
+        asked = written_form(understood.question, self.segmenter)
         hits = self.retrieve(asked, max(k, self.settings.reader_passages), sources)
         read = hits[: self.settings.reader_passages]
         result = byline_answer(asked, read, self) or read_answer(asked, read, self)
