@@ -344,12 +344,13 @@ def crosses_clause(span: str) -> bool:
 def holds_asked_post(passage: str, start: int, end: int, question: str, segmenter: Segmenter) -> bool:
     """Whether ``passage[start:end]`` can answer who holds the post ``question`` asks about: within one clause it
     names a person (``person_at``; a sentence that mentions 大青山 names none), and the post written right before
-    the name, in the span or before it, is one the question names if there is one (``post_before``): 镇党委书记陈健
-    does not answer who the 镇长 is, nor 镇党委副书记郑亚辉 who the 党委书记 is, nor "镇党委副书记、政府镇长焦健".
+    the name, in the span or before it, is one the question names if there is one, with or without the unit of the
+    place before it (``post_before``; 音德尔镇的党委书记 names 镇党委书记): 镇党委书记陈健 does not answer who the 镇长
+    is, nor 镇党委副书记郑亚辉 who the 党委书记 is, nor "镇党委副书记、政府镇长焦健".
 
     >>> text = "镇党委副书记、政府镇长焦健主持，镇党委书记陈健讲话"
-    >>> [holds_asked_post(text, 21, 23, q, Segmenter()) for q in ("镇长是谁？", "镇党委书记是谁？")]
-    [False, True]
+    >>> [holds_asked_post(text, 21, 23, q, Segmenter()) for q in ("镇长是谁", "镇党委书记是谁", "该镇的党委书记是谁")]
+    [False, True, True]
     >>> [holds_asked_post(text, a, 13, "镇党委书记是谁？", Segmenter()) for a in (11, 0)]
     [False, False]
     >>> holds_asked_post(text, 0, 13, "镇长是谁？", Segmenter())
@@ -360,7 +361,7 @@ def holds_asked_post(passage: str, start: int, end: int, question: str, segmente
     if crosses_clause(text) or name < 0:
         return False
     post = post_before(passage, start + name, segmenter)
-    return not post or post in question
+    return not post or post in question or (post[0] in PLACE_SUFFIXES and post[1:] in question)
 
 
 def post_before(passage: str, start: int, segmenter: Segmenter, context: int = 12) -> str:

@@ -211,10 +211,12 @@ def part_of_speech(word: str) -> str:
 
 
 def coverage(terms: list[str], text: str, weights: dict[str, float]) -> float:
-    """Share of the terms' weight found in ``text``; a term found only in part counts half, by the
-    share of its characters present (签订 vs 签定). No terms at all: nothing is missing, 1.0."""
+    """Share of the terms' weight found in ``text`` read without round brackets (``unbracketed``); a term found
+    only in part counts half, by the share of its characters present (签订 vs 签定). No terms at all: nothing is
+    missing, 1.0."""
     if not terms:
         return 1.0
+    text = unbracketed(text)
     total = sum(weights[t] for t in terms) or 1.0
     found = 0.0
     for term in terms:
@@ -235,15 +237,28 @@ def adjacent_pairs(terms: list[str], question: str) -> list[str]:
 
 
 def phrase_coverage(pairs: list[str], text: str) -> float:
-    """Share of the question's adjacent word pairs that also stand side by side in ``text``
-    (a sequential-dependence signal: Metzler & Croft 2005)."""
+    """Share of the question's adjacent word pairs that also stand side by side in ``text`` read without round
+    brackets (a sequential-dependence signal: Metzler & Croft 2005)."""
+    text = unbracketed(text)
     return sum(pair in text for pair in pairs) / len(pairs) if pairs else 0.0
+
+
+def unbracketed(text: str) -> str:
+    """``text`` without its round brackets: a name may hold a parenthesis (党委(扩大)会议 is a 党委扩大会议).
+
+    >>> unbracketed("音德尔镇召开党委(扩大)会议")
+    '音德尔镇召开党委扩大会议'
+    """
+    return text.translate(_BRACKETS)
 
 
 def term_weights(terms: list[str], idf: dict[str, float]) -> dict[str, float]:
     """IDF times length (capped at 4): long and rare words say most about a passage."""
     default = max(idf.values(), default=1.0)
     return {t: idf.get(t, default) * min(len(t), 4) for t in terms}
+
+
+_BRACKETS = str.maketrans("", "", "()（）")
 
 
 def _is_punctuation(token: str) -> bool:

@@ -270,6 +270,8 @@ def test_who_holds_a_post_is_answered_by_a_person_or_not_at_all(engine):
     result = engine.answer("阿拉善高新区的党工委书记叫什么名字？")  # the report names none
     assert not result.found or person_at(to_search(result.text), engine.segmenter) >= 0
     assert "陈健" in engine.answer("音德尔镇党委书记是谁？").text
+    assert "陈健" in engine.answer("音德尔镇的党委书记是谁？").text  # 镇党委书记 is the 党委书记 of 音德尔镇
+    assert "焦健" in engine.answer("音德尔镇那个党委扩大会是谁主持的？").text  # 党委(扩大)会议 is that meeting
     assert "陈健" not in engine.answer("音德尔镇的镇长是谁？").text  # 陈健 is written under 镇党委书记, not 镇长
 
 

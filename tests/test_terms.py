@@ -15,6 +15,7 @@ from qa.terms import (
     coverage,
     key_terms,
     learn_place_names,
+    phrase_coverage,
     term_weights,
 )
 
@@ -115,6 +116,9 @@ def test_coverage_by_hand() -> None:
     assert coverage(terms, "乡村振作", weights) == pytest.approx((2 + 0.5 * 4 * 1 / 2) / 8)
     assert coverage(terms, "", weights) == 0.0
     assert coverage([], "乡村", {}) == 1.0  # no terms: nothing is missing
+    # a name may hold a parenthesis: 党委(扩大)会议 holds 扩大会 and the pair 党委扩大会
+    assert coverage(["扩大会"], "音德尔镇召开党委(扩大)会议", {"扩大会": 1.0}) == pytest.approx(1.0)
+    assert phrase_coverage(["党委扩大会"], "召开党委（扩大）会议") == 1.0
 
 
 def test_term_weights_by_hand() -> None:
