@@ -491,7 +491,8 @@ def outnamed_figure(passage: str, start: int, end: int, terms: Collection[str], 
         # (6113剂次 of 60周岁以上人群 for all the doses of 新冠疫苗)
         parts = passage.find("其中", low, figure.start())
         wholes = [said_of(rival) for rival in rivals if 0 <= rival.start() < parts]
-        return any(whole and said_of(figure, whole=False) <= whole for whole in wholes)
+        own = said_of(figure, whole=False) if wholes else set()
+        return any(whole and own <= whole for whole in wholes)
 
     return bool(own) and all(outnamed(figure) for figure in own)
 

@@ -212,7 +212,8 @@ class Engine:
         """An extracted answer with ``k`` citations; the reader reads the top ``settings.reader_passages``
         (see ``qa.answering``). ``history`` holds the earlier turns of a conversation, oldest first (their
         ``Answer``s, ``Turn``s or ``{"question", "source"}`` dicts): a follow-up that leaves out its subject
-        takes it, and the document it was answered from, from them (``qa.conversation``)."""
+        takes it, and the document it was answered from, from them (``qa.conversation``); a spoken question is then
+        read in written form (``written_form``)."""
         from .answering import read_answer
         from .byline import byline_answer
         from .conversation import understand

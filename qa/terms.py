@@ -243,6 +243,9 @@ def phrase_coverage(pairs: list[str], text: str) -> float:
     return sum(pair in text for pair in pairs) / len(pairs) if pairs else 0.0
 
 
+_BRACKETS = str.maketrans("", "", "()（）")
+
+
 def unbracketed(text: str) -> str:
     """``text`` without its round brackets: a name may hold a parenthesis (党委(扩大)会议 is a 党委扩大会议).
 
@@ -256,9 +259,6 @@ def term_weights(terms: list[str], idf: dict[str, float]) -> dict[str, float]:
     """IDF times length (capped at 4): long and rare words say most about a passage."""
     default = max(idf.values(), default=1.0)
     return {t: idf.get(t, default) * min(len(t), 4) for t in terms}
-
-
-_BRACKETS = str.maketrans("", "", "()（）")
 
 
 def _is_punctuation(token: str) -> bool:
