@@ -52,6 +52,11 @@ class AppProcess:
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
+    def tracebacks(self) -> str:
+        """The output from its first traceback on, or "": an assertion message that shows it whole."""
+        output = self.output()
+        return output[output.find("Traceback"):] if "Traceback" in output else ""
+
     def wait_for(self, text: str, timeout: float = START_SECONDS) -> float:
         """Wait until ``text`` is in the app's output; returns the ``time.monotonic()`` it was first seen
         (checked every 20 ms). RuntimeError when the app exits or the time is up first."""

@@ -319,7 +319,7 @@ def test_a_word_file_added_in_the_page_is_answered_from(library_page: WebDriver,
     assert "137座" in reply.find_element(By.CSS_SELECTOR, ".qa-short b").text
     assert "青石湾镇报告.docx · 第" in reply.find_element(By.CSS_SELECTOR, "details.qa-cite summary").text
     library_page.save_screenshot(str(artifacts / "browser-upload.png"))
-    assert "Traceback" not in app.output()
+    assert not (problem := app.tracebacks()), problem
 
 
 def test_hostile_uploads_are_refused_with_their_reasons(library_page: WebDriver, library_app,
@@ -354,7 +354,7 @@ def test_hostile_uploads_are_refused_with_their_reasons(library_page: WebDriver,
     assert sorted(path.name for path in corpus.iterdir()) == sorted([*before, "越界.txt"])
     assert not [path for path in (work, work.parent, PROJECT_ROOT) if any(path.glob("*越界*")) or
                 any(path.glob("*逃出*"))]
-    assert "Traceback" not in app.output()
+    assert not (problem := app.tracebacks()), problem
 
 
 def test_a_document_removed_in_the_page_leaves_the_index(library_page: WebDriver, library_app,
@@ -384,7 +384,7 @@ def test_a_document_removed_in_the_page_leaves_the_index(library_page: WebDriver
     assert not (corpus / "白沙河村总结.txt").exists()
     assert (corpus.with_name(corpus.name + ".trash") / "白沙河村总结.txt").is_file()
     assert "白沙河村总结.txt" not in ask(library_page, question).text
-    assert "Traceback" not in app.output()
+    assert not (problem := app.tracebacks()), problem
 
 
 def twenty_page_pdf(path: Path) -> Path:
@@ -452,4 +452,4 @@ def test_a_pdf_added_in_the_page_is_cited_by_page_while_questions_go_on(library_
         "pages": PDF_PAGES, "pdf_bytes": pdf.stat().st_size, "upload_to_indexed_s": round(updated - started, 2),
         "upload_to_answer_s": round(answered - started, 2), "questions_answered_during_update": len(during),
         "load_average": os.getloadavg()}, indent=1), encoding="utf-8")
-    assert "Traceback" not in app.output()
+    assert not (problem := app.tracebacks()), problem
